@@ -1,0 +1,6 @@
+// The brokerd SDK: `connect()` gives a Broker with submit / consume / watch / result / pop / get.
+// Works in Node (via `ws`) and in browsers (global WebSocket).
+
+export { connect, Broker, JobFailedError } from './client.js'
+export { BrokerError } from '../protocol/errors.js'
+export type * from './types.js'

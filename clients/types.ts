@@ -1,0 +1,139 @@
+// Public types of the TypeScript SDK. Everything a user touches is declared here, with its
+// defaults documented where it is declared; the implementation lives in client.ts / worker.ts.
+
+/** Job states (protocol §6). `completed` and `failed` are terminal. */
+export type JobState = 'queued' | 'active' | 'completed' | 'failed'
+
+/** Kinds of watch events; `snapshot` is the first item of every watch (the state right now). */
+export type EventType = 'snapshot' | 'queued' | 'active' | 'progress' | 'retrying' | 'completed' | 'failed'
+
+export interface ConnectOptions {
+  /** Shared secret, when the broker runs with --auth-token. */
+  token?: string
+  /** Reconnect with exponential backoff when the connection drops. Default true. */
+  reconnect?: boolean
+  /** Upper bound of the reconnect backoff. Default 5,000 ms. */
+  maxReconnectDelayMs?: number
+  /** Give up connecting (the first time) after this long. Default 10,000 ms. */
+  connectTimeoutMs?: number
+  /** Errors not tied to a call you made (e.g. a pipelined ack refused as lease_expired). */
+  onError?: (err: import('../protocol/errors.js').BrokerError) => void
+}
+
+export interface SubmitOptions {
+  /** Deliveries that may fail before the job ends `failed`. Default 3 (broker side). */
+  maxAttempts?: number
+  /** Lease of each delivery of this job, in ms. Default: the consumer's / broker's lease. */
+  leaseMs?: number
+  /** Idempotency key, unique per queue: submitting twice returns the same job id. */
+  key?: string
+  /** How long the finished job and its result are kept. Default: broker's --retention-ms. */
+  retentionMs?: number
+  signal?: AbortSignal
+}
+
+export interface Submitted {
+  id: string
+  /** true when the key (or a re-send after reconnect) matched an existing job. */
+  duplicate: boolean
+}
+
+/** A delivered job, as a handler sees it. */
+export interface Job<P = unknown> {
+  id: string
+  queue: string
+  payload: P
+  /** 1 for the first delivery; +1 for each failed one (nack, lease expiry, worker lost). */
+  attempt: number
+  /** Lease deadline, ms since epoch (broker clock). The SDK extends it while the handler runs. */
+  leaseDeadline: number
+}
+
+export interface JobContext {
+  /** Publishes a progress value to watchers of the job (fire and forget). */
+  progress(value: unknown): void
+  /** Extends the lease to now + ms (the SDK already does this automatically). */
+  extend(ms: number): Promise<void>
+  /** Aborted when the delivery is lost (lease expired, connection lost) or the worker is killed. */
+  signal: AbortSignal
+}
+
+export type Handler<P = unknown, R = unknown> = (job: Job<P>, ctx: JobContext) => Promise<R> | R
+
+export interface ConsumeOptions {
+  /** Jobs run at once by this worker: the credit granted to the broker. Default 1. */
+  concurrency?: number
+  /** Lease of each delivery, in ms. Default: the broker's --lease-ms. */
+  leaseMs?: number
+  /** Extend the lease automatically while a handler runs. Default true. */
+  autoExtend?: boolean
+}
+
+export interface Worker {
+  /** Handlers running right now. */
+  readonly running: number
+  /** Changes the concurrency (credit) at once. */
+  setConcurrency(n: number): void
+  /** Stops taking jobs, waits for running handlers, settles them. */
+  close(): Promise<void>
+}
+
+/** A job taken with pop(): settle it yourself. */
+export interface PoppedJob<P = unknown> extends Job<P> {
+  ack(result?: unknown): Promise<void>
+  nack(error?: unknown, opts?: { retry?: boolean }): Promise<void>
+  extend(ms: number): Promise<void>
+  progress(value: unknown): Promise<void>
+}
+
+export interface PopOptions {
+  /** How long to wait for a job; null is returned after it. Default 0 (do not wait). */
+  timeoutMs?: number
+  leaseMs?: number
+  signal?: AbortSignal
+}
+
+export interface ErrorInfo {
+  message: string
+  name?: string
+  stack?: string
+  [k: string]: unknown
+}
+
+export interface WatchEvent<R = unknown> {
+  type: EventType
+  state: JobState
+  id: string
+  attempt: number
+  /** ms since epoch of the transition (for `snapshot`: of the last known change). */
+  at: number
+  result?: R
+  error?: ErrorInfo
+  progress?: unknown
+}
+
+export interface JobSnapshot<R = unknown> {
+  id: string
+  queue: string
+  state: JobState
+  attempt: number
+  maxAttempts: number
+  createdAt: number
+  finishedAt?: number
+  leaseDeadline?: number
+  result?: R
+  error?: ErrorInfo
+  progress?: unknown
+}
+
+export interface QueueStats {
+  queued: number
+  active: number
+  consumers: number
+  completed: number
+  failed: number
+}
+
+export interface Stats {
+  queues: Record<string, QueueStats>
+}

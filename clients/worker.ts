@@ -1,0 +1,207 @@
+// consume(): runs a handler per delivered job, acks its result or nacks its error, and extends
+// leases while handlers run. The broker enforces the credit; after a reconnect the credit is
+// lowered by the handlers still running from the lost connection, so concurrency is never exceeded.
+
+import { decodeValue, encodeValue } from '../protocol/codec.js'
+import { Op } from '../protocol/ops.js'
+import type { Broker } from './client.js'
+import { errorInfo } from './client.js'
+import type { ConsumeOptions, Handler, Job, JobContext, Worker } from './types.js'
+
+/** One running handler. */
+class Running implements Job, JobContext {
+  readonly id: string
+  private controller: AbortController | null = null
+  lost = false
+  /** When to send the next lease extension (local clock). */
+  extendAt: number
+
+  constructor(
+    private readonly worker: WorkerImpl,
+    readonly jobId: number,
+    readonly queue: string,
+    readonly payload: unknown,
+    readonly attempt: number,
+    public leaseDeadline: number,
+    readonly leaseMs: number,
+    /** Connection generation that delivered it; a newer one means the lease is gone. */
+    readonly gen: number,
+  ) {
+    this.id = String(jobId)
+    this.extendAt = Date.now() + leaseMs / 3
+  }
+
+  /** Created on first use only: most handlers never look at it. */
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController()
+    if (this.lost) this.controller.abort()
+    return this.controller.signal
+  }
+
+  lose(): void {
+    this.lost = true
+    this.controller?.abort()
+  }
+
+  progress(value: unknown): void {
+    this.worker.send(this, (w) => w.array(5).uint(Op.progress).uint(0).uint(this.jobId).uint(this.attempt).bin(encodeValue(value)))
+  }
+
+  async extend(ms: number): Promise<void> {
+    this.worker.send(this, (w) => w.array(5).uint(Op.extend).uint(0).uint(this.jobId).uint(this.attempt).uint(ms))
+    this.extendAt = Date.now() + ms / 3
+  }
+}
+
+export class WorkerImpl implements Worker {
+  private readonly active = new Map<number, Running>()
+  /** Handlers still running from a previous connection: they hold concurrency but no credit. */
+  private orphans = 0
+  private closing: Promise<void> | null = null
+  private idle: (() => void) | null = null
+  private extendTimer: ReturnType<typeof setInterval> | null = null
+  private registeredGen = -1
+  private readonly concurrencyMax: number
+  private concurrency: number
+
+  constructor(
+    private readonly broker: Broker,
+    readonly id: number,
+    private readonly queues: string[],
+    private readonly handler: Handler,
+    private readonly opts: ConsumeOptions,
+  ) {
+    this.concurrency = opts.concurrency ?? 1
+    this.concurrencyMax = broker.limits.maxCredit
+  }
+
+  get running(): number {
+    return this.active.size + this.orphans
+  }
+
+  private get credit(): number {
+    return Math.max(0, Math.min(this.concurrencyMax, this.concurrency - this.orphans))
+  }
+
+  /** (Re)registers the consumer on the current connection. */
+  register(): void {
+    if (this.closing !== null || this.registeredGen === this.broker.gen) return
+    this.registeredGen = this.broker.gen
+    const credit = this.credit
+    this.broker
+      .internalRequest((w, rid) => {
+        w.array(6).uint(Op.consume).uint(rid).uint(this.id).array(this.queues.length)
+        for (const q of this.queues) w.str(q)
+        w.uint(credit)
+        if (this.opts.leaseMs !== undefined) w.value({ leaseMs: this.opts.leaseMs })
+        else w.nil()
+      })
+      .catch(() => {}) // a lost connection re-registers on reconnect; a refusal is reported by onError
+  }
+
+  setConcurrency(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError('concurrency must be a non-negative integer')
+    this.concurrency = n
+    this.sendCredit()
+  }
+
+  private sendCredit(): void {
+    if (this.closing !== null || this.registeredGen !== this.broker.gen) return
+    const credit = this.credit
+    this.broker.internalRequest((w, rid) => w.array(4).uint(Op.credit).uint(rid).uint(this.id).uint(credit)).catch(() => {})
+  }
+
+  onDeliver(m: unknown[]): void {
+    const leaseMs = (m[7] as number | undefined) ?? this.broker.limits.leaseMs
+    const run = new Running(this, m[2] as number, m[3] as string, decodeValue(m[4] as Uint8Array), m[5] as number, m[6] as number, leaseMs, this.broker.gen)
+    this.active.set(run.jobId, run)
+    if (this.opts.autoExtend !== false && this.extendTimer === null) this.startExtending(leaseMs)
+    let outcome: unknown
+    try {
+      outcome = this.handler(run, run)
+    } catch (err) {
+      return this.finish(run, false, err)
+    }
+    if (outcome !== null && typeof (outcome as PromiseLike<unknown> | undefined)?.then === 'function') {
+      ;(outcome as PromiseLike<unknown>).then(
+        (result) => this.finish(run, true, result),
+        (err) => this.finish(run, false, err),
+      )
+    } else this.finish(run, true, outcome)
+  }
+
+  private finish(run: Running, ok: boolean, value: unknown): void {
+    if (run.gen === this.broker.gen && !run.lost) {
+      const w = this.broker.writer
+      if (w !== null) {
+        if (ok) w.array(5).uint(Op.ack).uint(0).uint(run.jobId).uint(run.attempt).bin(encodeValue(value))
+        else w.array(5).uint(Op.nack).uint(0).uint(run.jobId).uint(run.attempt).bin(encodeValue(errorInfo(value)))
+        this.broker.schedule()
+      }
+      this.active.delete(run.jobId)
+    } else if (this.active.get(run.jobId) === run) {
+      this.active.delete(run.jobId)
+    } else {
+      // Its connection is gone: the broker already released the job; give the credit back.
+      this.orphans--
+      this.sendCredit()
+    }
+    if (this.running === 0) {
+      this.stopExtending()
+      this.idle?.()
+    }
+  }
+
+  /** Writes a message about a running job, if its delivery is still held. */
+  send(run: Running, write: (w: NonNullable<Broker['writer']>) => void): void {
+    if (run.lost || run.gen !== this.broker.gen) return
+    const w = this.broker.writer
+    if (w === null) return
+    write(w)
+    this.broker.schedule()
+  }
+
+  private startExtending(leaseMs: number): void {
+    const every = Math.max(50, Math.min(1000, Math.floor(leaseMs / 6)))
+    this.extendTimer = setInterval(() => {
+      const now = Date.now()
+      for (const run of this.active.values()) {
+        if (now >= run.extendAt && !run.lost) void run.extend(run.leaseMs)
+      }
+    }, every)
+  }
+
+  private stopExtending(): void {
+    if (this.extendTimer !== null) clearInterval(this.extendTimer)
+    this.extendTimer = null
+  }
+
+  /** The broker refused a settlement for this job: its lease is gone. */
+  onLeaseLost(jobId: number): void {
+    this.active.get(jobId)?.lose()
+  }
+
+  /** The connection dropped: every running handler's delivery is lost (the broker requeues it). */
+  connectionLost(): void {
+    for (const run of this.active.values()) {
+      run.lose()
+      this.orphans++
+    }
+    this.active.clear()
+    this.registeredGen = -1
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.registeredGen === this.broker.gen) {
+        await this.broker.internalRequest((w, rid) => w.array(3).uint(Op.stop).uint(rid).uint(this.id)).catch(() => {})
+      }
+      if (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve))
+      this.stopExtending()
+      this.broker.dropWorker(this)
+      // Let the last acks leave in this turn's frame before resolving.
+      await new Promise((r) => setTimeout(r, 0))
+    })()
+    return this.closing
+  }
+}

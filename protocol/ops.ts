@@ -1,0 +1,80 @@
+// Protocol v1 constants shared by the daemon and the SDKs: op codes, error codes, limits, close
+// codes. protocol/PROTOCOL.md is the source of truth; this file mirrors its tables.
+
+export const PROTOCOL_VERSION = 1
+export const WS_PATH = '/v1'
+
+/** Client → broker ops (PROTOCOL.md §3). */
+export const Op = {
+  hello: 1,
+  submit: 2,
+  submitMany: 3,
+  consume: 4,
+  credit: 5,
+  stop: 6,
+  ack: 7,
+  nack: 8,
+  extend: 9,
+  progress: 10,
+  pop: 11,
+  watch: 12,
+  unwatch: 13,
+  get: 14,
+  stats: 15,
+  ping: 16,
+  // broker → client
+  welcome: 64,
+  ok: 65,
+  error: 66,
+  submitted: 67,
+  deliver: 68,
+  popped: 69,
+  snapshot: 70,
+  event: 71,
+} as const
+
+/** Stable error codes (PROTOCOL.md §7), shared by daemon and SDK. */
+export const ErrorCode = {
+  badFrame: 'bad_frame',
+  badRequest: 'bad_request',
+  unknownOp: 'unknown_op',
+  unauthorized: 'unauthorized',
+  unsupportedVersion: 'unsupported_version',
+  payloadTooLarge: 'payload_too_large',
+  notFound: 'not_found',
+  leaseExpired: 'lease_expired',
+  shuttingDown: 'shutting_down',
+  internal: 'internal',
+} as const
+export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/** WebSocket close codes the broker uses. */
+export const CloseCode = {
+  goingAway: 1001,
+  tooBig: 1009,
+  unauthorized: 4001,
+  noHello: 4002,
+  unsupportedVersion: 4003,
+} as const
+
+export const Limits = {
+  maxPayload: 1024 * 1024,
+  /** Frame limit = 16 MiB of messages + one maximal payload's worth of headroom. */
+  frameBase: 16 * 1024 * 1024,
+  maxCredit: 100_000,
+  maxQueuesPerConsumer: 16,
+  maxBatch: 10_000,
+  maxQueueName: 128,
+  maxKey: 256,
+  maxAttempts: 1_000,
+  minLeaseMs: 1_000,
+  maxLeaseMs: 86_400_000,
+  maxPopTimeoutMs: 3_600_000,
+  maxRetentionMs: 2_592_000_000,
+} as const
+
+/** Job states on the wire, indexed by the numeric state code used in the store. */
+export const STATE_NAMES = ['queued', 'active', 'completed', 'failed'] as const
+export type StateName = (typeof STATE_NAMES)[number]
+
+export const QUEUE_NAME_RE = /^[A-Za-z0-9_.:-]{1,128}$/

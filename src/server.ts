@@ -1,0 +1,129 @@
+// Wires the daemon together: store → broker (recovery) → uWS app (WebSocket /v1, HTTP /health)
+// → listen. `stop()` is the graceful shutdown: stop accepting and dispatching, commit, close.
+
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { Logger } from 'pino'
+import { Broker } from './broker.js'
+import { Session, type SessionConfig } from './session.js'
+import { Store, type Durability } from './store.js'
+import { createApp, listen, remoteAddress, socketOf, type WebSocket } from './uws.js'
+import { CloseCode, Limits, WS_PATH } from '../protocol/ops.js'
+
+export interface ServerConfig {
+  host: string
+  port: number
+  /** SQLite file, or ':memory:'. */
+  data: string
+  durability: Durability
+  maxPayload: number
+  leaseMs: number
+  retentionMs: number
+  authToken: string | null
+  payloadCacheBytes: number
+  version: string
+}
+
+export interface RunningServer {
+  port: number
+  stop(): Promise<void>
+}
+
+interface UserData {
+  session: Session | null
+  remote: string
+}
+
+export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
+  if (config.data !== ':memory:') mkdirSync(dirname(config.data), { recursive: true })
+  let store: Store
+  try {
+    store = new Store(config.data, config.durability)
+  } catch (err) {
+    throw new Error(`cannot open the data file ${config.data}: ${(err as Error).message} (is another brokerd using it?)`)
+  }
+  const app = createApp()
+  const broker = new Broker<Session>(
+    store,
+    { publish: (topic, frame) => void app.publish(topic, frame, true, false) },
+    { leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxPayload: config.maxPayload, payloadCacheBytes: config.payloadCacheBytes },
+    log,
+  )
+  const started = performance.now()
+  const recovered = broker.recover()
+  log.info({ ...recovered, ms: Math.round(performance.now() - started), data: config.data, durability: config.durability }, 'recovered')
+
+  const maxFrame = Limits.frameBase + config.maxPayload + 64 * 1024
+  const sessionConfig: SessionConfig = {
+    authToken: config.authToken,
+    maxPayload: config.maxPayload,
+    maxFrame,
+    leaseMs: config.leaseMs,
+    serverName: `brokerd/${config.version}`,
+  }
+  const sockets = new Set<WebSocket<UserData>>()
+
+  app.ws<UserData>(WS_PATH, {
+    compression: 0,
+    maxPayloadLength: maxFrame,
+    idleTimeout: 120,
+    sendPingsAutomatically: true,
+    // Far above our own slow-consumer mark (1 MiB): reaching it means the peer stopped reading,
+    // and closing is better than uWS silently dropping a frame.
+    maxBackpressure: 64 * 1024 * 1024,
+    closeOnBackpressureLimit: 1,
+    upgrade: (res, req, context) => {
+      res.upgrade<UserData>(
+        { session: null, remote: remoteAddress(res) },
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      )
+    },
+    open: (ws) => {
+      const data = ws.getUserData()
+      data.session = new Session(socketOf(ws), broker, sessionConfig, log, data.remote)
+      sockets.add(ws)
+      log.info({ remote: data.remote, connections: sockets.size }, 'connection open')
+    },
+    message: (ws, message, isBinary) => {
+      ws.getUserData().session?.onFrame(Buffer.from(message), isBinary)
+    },
+    drain: (ws) => ws.getUserData().session?.onDrain(),
+    close: (ws, code) => {
+      const data = ws.getUserData()
+      sockets.delete(ws)
+      data.session?.onClose()
+      log.info({ remote: data.remote, code, connections: sockets.size }, 'connection closed')
+    },
+  })
+  app.get('/health', (res) => {
+    res.cork(() => res.writeHeader('content-type', 'application/json').end(JSON.stringify({ status: broker.stopping ? 'stopping' : 'ok' })))
+  })
+  app.any('/*', (res) => {
+    res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'not_found', message: `WebSocket clients connect to ${WS_PATH}` })))
+  })
+
+  const listener = await listen(app, config.host, config.port)
+  broker.startTimers()
+  log.info({ host: config.host, port: listener.port }, 'listening')
+
+  let stopping: Promise<void> | null = null
+  return {
+    port: listener.port,
+    stop() {
+      stopping ??= (async () => {
+        broker.stopping = true
+        broker.stopTimers()
+        listener.close()
+        broker.flush()
+        for (const ws of [...sockets]) ws.end(CloseCode.goingAway, 'broker stopping')
+        broker.flush()
+        store.close()
+        log.info('stopped')
+      })()
+      return stopping
+    },
+  }
+}

@@ -1,0 +1,416 @@
+// One Session per connection: it decodes frames, validates each message, calls the broker and the
+// queue actors, and gathers its replies into one frame per turn. It holds what is per connection
+// (consumers, leases held, watches) and nothing of a queue's state.
+
+import { timingSafeEqual } from 'node:crypto'
+import type { Logger } from 'pino'
+import { FrameWriter, decodeFrame } from '../protocol/codec.js'
+import { BrokerError } from '../protocol/errors.js'
+import { CloseCode, Limits, Op, PROTOCOL_VERSION } from '../protocol/ops.js'
+import { CONSUMER_LOST, type Broker } from './broker.js'
+import { Consumer, type DeliveryTarget } from './consumer.js'
+import type { JobRef } from './job.js'
+import type { QueueActor } from './queue-actor.js'
+import {
+  badRequest,
+  binAt,
+  optBool,
+  optLease,
+  optsAt,
+  parseSubmitOpts,
+  queueAt,
+  queuesAt,
+  submitOptsAt,
+  uintAt,
+} from './validate.js'
+
+/** The transport under a session (uWS in production; see uws.ts). */
+export interface Socket {
+  /** Sends one binary frame; false when it had to be buffered (backpressure). */
+  send(frame: Uint8Array): boolean
+  bufferedAmount(): number
+  end(code: number, reason: string): void
+  subscribe(topic: string): void
+  unsubscribe(topic: string): void
+}
+
+export interface SessionConfig {
+  authToken: string | null
+  maxPayload: number
+  maxFrame: number
+  leaseMs: number
+  serverName: string
+}
+
+/** Stop feeding deliveries above this much unsent data; resume below LOW_WATER on drain. */
+const HIGH_WATER = 1024 * 1024
+const LOW_WATER = 256 * 1024
+
+export class Session implements DeliveryTarget {
+  closed = false
+  slow = false
+  readonly watching = new Set<number>()
+  private readonly out = new FrameWriter(512)
+  private dirty = false
+  private authed = false
+  private client = 0
+  private readonly consumers = new Map<number, Consumer>()
+  private readonly pops = new Set<Consumer>()
+  private readonly held = new Map<number, JobRef>()
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly broker: Broker<Session>,
+    private readonly config: SessionConfig,
+    private readonly log: Logger,
+    readonly remote: string,
+  ) {}
+
+  // ---- input -------------------------------------------------------------------------------
+
+  onFrame(frame: Uint8Array, isBinary: boolean): void {
+    if (this.closed) return
+    if (!isBinary) return this.reject(0, new BrokerError('bad_frame', 'text frames are not part of the protocol: send binary MessagePack frames'))
+    let messages: unknown[]
+    try {
+      messages = decodeFrame(frame)
+    } catch (err) {
+      return this.reject(0, new BrokerError('bad_frame', `the frame is not a sequence of MessagePack values (${(err as Error).message})`))
+    }
+    for (let i = 0; i < messages.length && !this.closed; i++) this.onMessage(messages[i])
+  }
+
+  private onMessage(m: unknown): void {
+    if (!Array.isArray(m) || m.length < 2 || typeof m[0] !== 'number') {
+      return this.reject(0, new BrokerError('bad_request', 'a message is an array [op, rid, ...fields]'))
+    }
+    const op = m[0]
+    const rid = m[1]
+    if (!(typeof rid === 'number' && Number.isSafeInteger(rid) && rid >= 0)) {
+      return this.reject(0, new BrokerError('bad_request', 'rid (field 1) must be an unsigned integer'))
+    }
+    if (!this.authed && op !== Op.hello) {
+      const err = this.config.authToken !== null
+        ? new BrokerError('unauthorized', 'send hello with the token first')
+        : new BrokerError('bad_request', 'send hello first')
+      return this.refuse(rid, err, this.config.authToken !== null ? CloseCode.unauthorized : CloseCode.noHello)
+    }
+    try {
+      this.handle(op, rid, m)
+    } catch (err) {
+      if (err instanceof BrokerError) return this.reject(rid, err)
+      this.log.error({ err, op, remote: this.remote }, 'internal error while handling a request')
+      this.reject(rid, new BrokerError('internal', 'the broker failed to handle this request; it was not applied'))
+    }
+  }
+
+  private handle(op: number, rid: number, m: unknown[]): void {
+    const b = this.broker
+    const maxPayload = this.config.maxPayload
+    switch (op) {
+      case Op.submit: {
+        const queue = queueAt(m, 2)
+        const payload = binAt(m, 3, 'payload', maxPayload, false) as Uint8Array
+        this.guardStopping()
+        const r = b.submit(queue, payload, submitOptsAt(m, 4), this.client, rid)
+        this.out.array(4).uint(Op.submitted).uint(rid).uint(r.id).bool(r.duplicate)
+        return this.markDirty()
+      }
+      case Op.ack: {
+        const job = this.heldDelivery(m)
+        const result = binAt(m, 4, 'result', maxPayload, true)
+        job.actor.ack(job, result)
+        if (rid !== 0) this.ok(rid, null)
+        return
+      }
+      case Op.nack: {
+        const job = this.heldDelivery(m)
+        const error = binAt(m, 4, 'error', maxPayload, true)
+        const retry = optBool(optsAt(m, 5, ['retry']), 'retry', true)
+        job.actor.failDelivery(job, error, retry)
+        if (rid !== 0) this.ok(rid, null)
+        return
+      }
+      case Op.submitMany:
+        return this.submitMany(rid, m)
+      case Op.consume: {
+        const id = uintAt(m, 2, 'consumer')
+        if (this.consumers.has(id)) badRequest(`consumer ${id} is already registered on this connection`)
+        const queues = queuesAt(m, 3)
+        const credit = uintAt(m, 4, 'credit', 0, Limits.maxCredit)
+        const leaseMs = optLease(optsAt(m, 5, ['leaseMs']), this.config.leaseMs)
+        this.guardStopping()
+        const actors = queues.map((q) => b.actor(q))
+        const consumer = new Consumer(id, this, actors, credit, leaseMs)
+        for (const a of actors) a.consumers++
+        this.consumers.set(id, consumer)
+        this.ok(rid, null)
+        return b.serve(consumer)
+      }
+      case Op.credit: {
+        const consumer = this.consumer(m)
+        consumer.credit = uintAt(m, 3, 'credit', 0, Limits.maxCredit)
+        this.ok(rid, null)
+        return b.serve(consumer)
+      }
+      case Op.stop: {
+        const consumer = this.consumer(m)
+        this.stopConsumer(consumer)
+        this.consumers.delete(consumer.id)
+        return this.ok(rid, null)
+      }
+      case Op.extend: {
+        const job = this.heldDelivery(m)
+        const leaseMs = uintAt(m, 4, 'leaseMs', Limits.minLeaseMs, Limits.maxLeaseMs)
+        const deadline = job.actor.extend(job, leaseMs)
+        if (rid !== 0) this.ok(rid, deadline)
+        return
+      }
+      case Op.progress: {
+        const job = this.heldDelivery(m)
+        const value = binAt(m, 4, 'progress', maxPayload, false) as Uint8Array
+        job.actor.progress(job, value)
+        if (rid !== 0) this.ok(rid, null)
+        return
+      }
+      case Op.pop:
+        return this.pop(rid, m)
+      case Op.watch: {
+        b.hub.requestWatch(this, rid, uintAt(m, 2, 'job'))
+        return b.scheduleFlush()
+      }
+      case Op.unwatch: {
+        b.hub.unwatch(this, uintAt(m, 2, 'job'))
+        return this.ok(rid, null)
+      }
+      case Op.get: {
+        const jobId = uintAt(m, 2, 'job')
+        const snap = b.snapshot(jobId)
+        if (snap === undefined) throw new BrokerError('not_found', `job ${jobId} does not exist (or its retention ended)`, jobId)
+        return this.writeSnapshot(rid, snap)
+      }
+      case Op.stats: {
+        const queue = m[2] === undefined || m[2] === null ? null : queueAt(m, 2)
+        return this.ok(rid, b.stats(queue))
+      }
+      case Op.ping:
+        return this.ok(rid, null)
+      case Op.hello:
+        return this.hello(rid, m)
+      default:
+        throw new BrokerError('unknown_op', `op ${op} is not part of protocol version ${PROTOCOL_VERSION}`)
+    }
+  }
+
+  private hello(rid: number, m: unknown[]): void {
+    if (this.authed) badRequest('hello was already sent on this connection')
+    const version = m[2]
+    if (version !== PROTOCOL_VERSION) {
+      return this.refuse(rid, new BrokerError('unsupported_version', `this broker speaks protocol version ${PROTOCOL_VERSION}`), CloseCode.unsupportedVersion)
+    }
+    const token = m[3]
+    if (this.config.authToken !== null && !(typeof token === 'string' && sameSecret(token, this.config.authToken))) {
+      return this.refuse(rid, new BrokerError('unauthorized', 'the token is missing or wrong'), CloseCode.unauthorized)
+    }
+    const client = m[4] === undefined || m[4] === null ? 0 : uintAt(m, 4, 'client')
+    this.authed = true
+    this.client = client !== 0 ? client : this.broker.store.newClientId()
+    const limits = { maxPayload: this.config.maxPayload, maxFrame: this.config.maxFrame, leaseMs: this.config.leaseMs, maxCredit: Limits.maxCredit }
+    this.out.array(7).uint(Op.welcome).uint(rid).uint(PROTOCOL_VERSION).uint(this.client).value(limits).str(this.config.serverName).uint(this.broker.lastJobId)
+    this.markDirty()
+  }
+
+  private submitMany(rid: number, m: unknown[]): void {
+    const queue = queueAt(m, 2)
+    const items = m[3]
+    if (!Array.isArray(items) || items.length === 0 || items.length > Limits.maxBatch)
+      badRequest(`jobs (field 3) must be an array of 1-${Limits.maxBatch} [payload, opts] items`)
+    // Validate everything first: the batch is applied whole or not at all.
+    const payloads: Uint8Array[] = new Array(items.length)
+    const options = new Array(items.length)
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]
+      if (!Array.isArray(item)) badRequest(`jobs[${i}] must be an array [payload, opts]`)
+      payloads[i] = binAt(item, 0, `jobs[${i}].payload`, this.config.maxPayload, false) as Uint8Array
+      const o = optsAt(item, 1, ['maxAttempts', 'leaseMs', 'key', 'retentionMs', 'resendAfter'])
+      options[i] = o === null ? submitOptsAt(item, 1) : parseSubmitOpts(o)
+    }
+    this.guardStopping()
+    const w = this.out
+    w.array(4).uint(Op.submitted).uint(rid).array(items.length)
+    const dups: boolean[] = new Array(items.length)
+    for (let i = 0; i < items.length; i++) {
+      const r = this.broker.submit(queue, payloads[i], options[i], this.client, rid + i)
+      w.uint(r.id)
+      dups[i] = r.duplicate
+    }
+    w.array(items.length)
+    for (let i = 0; i < dups.length; i++) w.bool(dups[i])
+    this.markDirty()
+  }
+
+  private pop(rid: number, m: unknown[]): void {
+    if (rid === 0) badRequest('pop needs a non-zero rid: the job comes back in popped with that rid')
+    const queues = queuesAt(m, 2)
+    const timeoutMs = uintAt(m, 3, 'timeoutMs', 0, Limits.maxPopTimeoutMs)
+    const leaseMs = optLease(optsAt(m, 4, ['leaseMs']), this.config.leaseMs)
+    this.guardStopping()
+    const actors: QueueActor[] = queues.map((q) => this.broker.actor(q))
+    const consumer = new Consumer(0, this, actors, 1, leaseMs, rid)
+    this.broker.serve(consumer)
+    if (consumer.inflight !== 0) return // delivered at once
+    if (timeoutMs === 0) {
+      consumer.stopped = true
+      return this.writePoppedNothing(rid)
+    }
+    this.pops.add(consumer)
+    consumer.timer = setTimeout(() => {
+      consumer.timer = null
+      if (consumer.stopped || this.closed) return
+      consumer.stopped = true
+      this.pops.delete(consumer)
+      this.writePoppedNothing(rid)
+    }, timeoutMs)
+  }
+
+  private writePoppedNothing(rid: number): void {
+    this.out.array(3).uint(Op.popped).uint(rid).nil()
+    this.markDirty()
+  }
+
+  private guardStopping(): void {
+    if (this.broker.stopping) throw new BrokerError('shutting_down', 'the broker is stopping; reconnect and retry')
+  }
+
+  private consumer(m: unknown[]): Consumer {
+    const id = uintAt(m, 2, 'consumer')
+    const consumer = this.consumers.get(id)
+    if (consumer === undefined) badRequest(`no consumer ${id} on this connection`)
+    return consumer
+  }
+
+  /** The delivery named by [op, rid, job, attempt], if this connection still holds its lease. */
+  private heldDelivery(m: unknown[]): JobRef {
+    const jobId = uintAt(m, 2, 'job')
+    const attempt = uintAt(m, 3, 'attempt')
+    const job = this.held.get(jobId)
+    if (job === undefined || job.attempts + 1 !== attempt) {
+      throw new BrokerError('lease_expired', `job ${jobId} attempt ${attempt} is not held by this connection (lease expired, settled, or never delivered here)`, jobId)
+    }
+    return job
+  }
+
+  private stopConsumer(consumer: Consumer): void {
+    if (consumer.stopped) return
+    consumer.stopped = true
+    for (const a of consumer.actors) a.consumers--
+  }
+
+  // ---- DeliveryTarget ------------------------------------------------------------------------
+
+  deliver(consumer: Consumer, job: JobRef, payload: Uint8Array, leaseMs: number): void {
+    this.held.set(job.id, job)
+    const w = this.out
+    if (consumer.popRid !== 0) {
+      consumer.stopped = true
+      if (consumer.timer !== null) clearTimeout(consumer.timer)
+      this.pops.delete(consumer)
+      w.array(8).uint(Op.popped).uint(consumer.popRid)
+    } else w.array(8).uint(Op.deliver).uint(consumer.id)
+    w.uint(job.id).raw(job.actor.nameBytes).bin(payload).uint(job.attempts + 1).uint(job.leaseDeadline).uint(leaseMs)
+    this.markDirty()
+  }
+
+  forget(job: JobRef): void {
+    this.held.delete(job.id)
+  }
+
+  // ---- output ----------------------------------------------------------------------------------
+
+  private markDirty(): void {
+    if (this.dirty) return
+    this.dirty = true
+    this.broker.markDirty(this)
+  }
+
+  private ok(rid: number, value: unknown): void {
+    const w = this.out.array(3).uint(Op.ok).uint(rid)
+    if (value === null) w.nil()
+    else if (typeof value === 'number') w.uint(value)
+    else w.value(value)
+    this.markDirty()
+  }
+
+  writeSnapshot(rid: number, snapshot: Record<string, unknown>): void {
+    this.out.array(3).uint(Op.snapshot).uint(rid).value(snapshot)
+    this.markDirty()
+  }
+
+  writeError(rid: number, err: BrokerError): void {
+    const w = this.out.array(5).uint(Op.error).uint(rid).str(err.code).str(err.message)
+    if (err.jobId !== undefined) w.uint(err.jobId)
+    else w.nil()
+    this.markDirty()
+  }
+
+  private reject(rid: number, err: BrokerError): void {
+    this.writeError(rid, err)
+  }
+
+  /** Answers with an error, sends it now, and closes the connection with `code`. */
+  private refuse(rid: number, err: BrokerError, code: number): void {
+    this.writeError(rid, err)
+    this.flush()
+    this.log.info({ remote: this.remote, code: err.code }, 'connection refused')
+    this.socket.end(code, err.message.slice(0, 100))
+  }
+
+  /** Called by the broker at the end of the turn, after the commit. */
+  flush(): void {
+    this.dirty = false
+    if (this.closed || this.out.length === 0) return
+    const frame = this.out.take()
+    const sent = this.socket.send(frame)
+    if (frame.length > 256 * 1024) this.out.reset()
+    if (!sent || this.socket.bufferedAmount() > HIGH_WATER) this.slow = true
+  }
+
+  /** The socket drained: feed its consumers again. */
+  onDrain(): void {
+    if (!this.slow || this.socket.bufferedAmount() > LOW_WATER) return
+    this.slow = false
+    for (const c of this.consumers.values()) this.broker.serve(c)
+    for (const c of this.pops) this.broker.serve(c)
+  }
+
+  subscribe(topic: string): void {
+    this.socket.subscribe(topic)
+  }
+
+  unsubscribe(topic: string): void {
+    this.socket.unsubscribe(topic)
+  }
+
+  /** The connection is gone: its consumers stop and its unsettled jobs go back (attempt + 1). */
+  onClose(): void {
+    this.closed = true
+    for (const c of this.consumers.values()) this.stopConsumer(c)
+    for (const c of this.pops) {
+      c.stopped = true
+      if (c.timer !== null) clearTimeout(c.timer)
+    }
+    this.pops.clear()
+    // On graceful shutdown nothing is failed: active jobs are simply queued again after restart.
+    if (!this.broker.stopping) {
+      for (const job of [...this.held.values()]) job.actor.failDelivery(job, CONSUMER_LOST, true)
+    }
+    this.held.clear()
+    this.broker.hub.dropWatcher(this)
+  }
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}

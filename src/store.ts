@@ -1,0 +1,264 @@
+// The durable store: one SQLite file in WAL mode, written by one connection. All writes of an
+// event-loop turn join one transaction (opened by the first write, committed by Broker.flush), so
+// a reply that promises durability is only sent after `commit()` returned.
+
+import Database from 'better-sqlite3'
+import { State } from './lifecycle.js'
+
+export type Durability = 'normal' | 'strict'
+
+/** One unfinished job as recovered at start-up (payload stays on disk until dispatch). */
+export interface RecoveredJob {
+  id: number
+  queueId: number
+  attempts: number
+  maxAttempts: number
+  leaseMs: number
+  retentionMs: number
+}
+
+export interface JobRow {
+  id: number
+  queue: string
+  state: number
+  attempts: number
+  maxAttempts: number
+  createdAt: number
+  finishedAt: number | null
+  result: Buffer | null
+  error: Buffer | null
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS queues (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY,
+  queue_id INTEGER NOT NULL,
+  state INTEGER NOT NULL,            -- 0 queued, 2 completed, 3 failed (src/lifecycle.ts)
+  attempts INTEGER NOT NULL DEFAULT 0, -- deliveries that ended (failed, or the completing one)
+  max_attempts INTEGER NOT NULL,
+  lease_ms INTEGER NOT NULL DEFAULT 0, -- 0: consumer's / broker's default
+  retention_ms INTEGER NOT NULL DEFAULT -1, -- -1: broker's default
+  priority INTEGER NOT NULL DEFAULT 0,
+  run_at INTEGER NOT NULL DEFAULT 0,
+  key TEXT,                          -- idempotency key (unique per queue)
+  origin_client INTEGER,             -- (client, seq) of the submit, for re-send de-duplication
+  origin_seq INTEGER,
+  payload BLOB,
+  result BLOB,
+  error BLOB,
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  expires_at INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs(queue_id, key) WHERE key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(expires_at) WHERE expires_at IS NOT NULL;
+`
+
+export class Store {
+  private readonly db: Database.Database
+  private inTx = false
+  private readonly begin: Database.Statement
+  private readonly commitStmt: Database.Statement
+  private readonly insertJob: Database.Statement
+  private readonly completeJob: Database.Statement
+  private readonly retryJob: Database.Statement
+  private readonly failJob: Database.Statement
+  private readonly payloadOf: Database.Statement
+  private readonly byKey: Database.Statement
+  private readonly byOrigin: Database.Statement
+  private readonly jobRow: Database.Statement
+  private readonly purgeStmt: Database.Statement
+  private readonly anyExpired: Database.Statement
+  private readonly insertQueue: Database.Statement
+  private readonly nextClient: Database.Statement
+  private readonly saveLastJob: Database.Statement
+  /** Called when the first write of a turn opens the transaction (the broker schedules a flush). */
+  onWrite: () => void = () => {}
+
+  constructor(path: string, durability: Durability) {
+    this.db = new Database(path)
+    if (path !== ':memory:') this.db.pragma('journal_mode = WAL')
+    this.db.pragma(`synchronous = ${durability === 'strict' ? 'FULL' : 'NORMAL'}`)
+    // One broker per file: the exclusive lock makes a second brokerd on it fail at start.
+    this.db.pragma('locking_mode = EXCLUSIVE')
+    this.db.pragma('cache_size = -32768') // 32 MiB page cache
+    this.db.pragma('temp_store = MEMORY')
+    this.db.exec(SCHEMA)
+    this.db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', 1)`).run()
+    this.begin = this.db.prepare('BEGIN')
+    this.commitStmt = this.db.prepare('COMMIT')
+    this.insertJob = this.db.prepare(
+      `INSERT INTO jobs (id, queue_id, state, max_attempts, lease_ms, retention_ms, key, origin_client, origin_seq, payload, created_at)
+       VALUES (?, ?, ${State.queued}, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    this.completeJob = this.db.prepare(
+      `UPDATE jobs SET state = ${State.completed}, attempts = ?, result = ?, finished_at = ?, expires_at = ? WHERE id = ?`,
+    )
+    this.retryJob = this.db.prepare(`UPDATE jobs SET attempts = ?, error = ? WHERE id = ?`)
+    this.failJob = this.db.prepare(
+      `UPDATE jobs SET state = ${State.failed}, attempts = ?, error = ?, finished_at = ?, expires_at = ? WHERE id = ?`,
+    )
+    this.payloadOf = this.db.prepare('SELECT payload FROM jobs WHERE id = ?').pluck()
+    this.byKey = this.db.prepare('SELECT id FROM jobs WHERE queue_id = ? AND key = ?').pluck()
+    this.byOrigin = this.db
+      .prepare('SELECT id FROM jobs WHERE id > ? AND origin_client = ? AND origin_seq = ? LIMIT 1')
+      .pluck()
+    this.jobRow = this.db.prepare(
+      `SELECT j.id, q.name AS queue, j.state, j.attempts, j.max_attempts AS maxAttempts, j.created_at AS createdAt,
+              j.finished_at AS finishedAt, j.result, j.error
+       FROM jobs j JOIN queues q ON q.id = j.queue_id WHERE j.id = ?`,
+    )
+    this.purgeStmt = this.db.prepare(
+      'DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)',
+    )
+    this.saveLastJob = this.db.prepare(
+      `INSERT INTO meta(key, value) VALUES ('last_job', ?) ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)`,
+    )
+    this.anyExpired = this.db.prepare('SELECT 1 FROM jobs WHERE expires_at <= ? LIMIT 1').pluck()
+    this.insertQueue = this.db.prepare('INSERT INTO queues (name) VALUES (?)')
+    this.nextClient = this.db
+      .prepare(`INSERT INTO meta(key, value) VALUES ('clients', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value`)
+      .pluck()
+  }
+
+  /** Opens the turn's transaction on the first write of the turn. */
+  private write(): void {
+    if (!this.inTx) {
+      this.begin.run()
+      this.inTx = true
+      this.onWrite()
+    }
+  }
+
+  /** Commits the turn's writes. A failure here is fatal to the process (see Broker.flush). */
+  commit(): void {
+    if (this.inTx) {
+      this.inTx = false
+      this.commitStmt.run()
+    }
+  }
+
+  get pending(): boolean {
+    return this.inTx
+  }
+
+  queues(): Map<number, string> {
+    const out = new Map<number, string>()
+    for (const row of this.db.prepare('SELECT id, name FROM queues').raw().iterate() as Iterable<[number, string]>)
+      out.set(row[0], row[1])
+    return out
+  }
+
+  createQueue(name: string): number {
+    this.write()
+    return Number(this.insertQueue.run(name).lastInsertRowid)
+  }
+
+  /** Highest job id ever used (ids are never reused, even after purge: see `meta.last_job`). */
+  lastJobId(): number {
+    const fromJobs = (this.db.prepare('SELECT max(id) FROM jobs').pluck().get() as number | null) ?? 0
+    const fromMeta = (this.db.prepare(`SELECT value FROM meta WHERE key = 'last_job'`).pluck().get() as number) ?? 0
+    return Math.max(fromJobs, fromMeta)
+  }
+
+  /** Records the id high-water mark so that purging the newest jobs never lets an id be reused. */
+  saveLastJobId(id: number): void {
+    this.write()
+    this.saveLastJob.run(id)
+  }
+
+  /** A new client id for welcome (persisted, never reused). */
+  newClientId(): number {
+    this.write()
+    return this.nextClient.get() as number
+  }
+
+  /** Every unfinished job, in id order. Active jobs were stored as queued: they are ready again. */
+  *recover(): Generator<RecoveredJob> {
+    const rows = this.db
+      .prepare(
+        `SELECT id, queue_id, attempts, max_attempts, lease_ms, retention_ms FROM jobs WHERE state = ${State.queued} ORDER BY id`,
+      )
+      .raw()
+      .iterate() as Iterable<[number, number, number, number, number, number]>
+    for (const r of rows) yield { id: r[0], queueId: r[1], attempts: r[2], maxAttempts: r[3], leaseMs: r[4], retentionMs: r[5] }
+  }
+
+  insert(
+    id: number,
+    queueId: number,
+    maxAttempts: number,
+    leaseMs: number,
+    retentionMs: number,
+    key: string | null,
+    originClient: number,
+    originSeq: number,
+    payload: Uint8Array,
+    now: number,
+  ): void {
+    this.write()
+    this.insertJob.run(id, queueId, maxAttempts, leaseMs, retentionMs, key, originClient, originSeq, payload, now)
+  }
+
+  findByKey(queueId: number, key: string): number | undefined {
+    return this.byKey.get(queueId, key) as number | undefined
+  }
+
+  findResend(afterId: number, client: number, seq: number): number | undefined {
+    return this.byOrigin.get(afterId, client, seq) as number | undefined
+  }
+
+  complete(id: number, attempts: number, result: Uint8Array | null, now: number, expiresAt: number): void {
+    this.write()
+    this.completeJob.run(attempts, result, now, expiresAt, id)
+  }
+
+  retry(id: number, attempts: number, error: Uint8Array | null): void {
+    this.write()
+    this.retryJob.run(attempts, error, id)
+  }
+
+  fail(id: number, attempts: number, error: Uint8Array | null, now: number, expiresAt: number): void {
+    this.write()
+    this.failJob.run(attempts, error, now, expiresAt, id)
+  }
+
+  payload(id: number): Buffer {
+    return this.payloadOf.get(id) as Buffer
+  }
+
+  row(id: number): JobRow | undefined {
+    return this.jobRow.get(id) as JobRow | undefined
+  }
+
+  /** Counts of finished jobs per state for one queue (stats; not on the hot path). */
+  finishedCounts(queueId: number): { completed: number; failed: number } {
+    const rows = this.db
+      .prepare(`SELECT state, count(*) FROM jobs WHERE queue_id = ? AND state IN (${State.completed}, ${State.failed}) GROUP BY state`)
+      .raw()
+      .all(queueId) as Array<[number, number]>
+    const out = { completed: 0, failed: 0 }
+    for (const [state, n] of rows) {
+      if (state === State.completed) out.completed = n
+      else out.failed = n
+    }
+    return out
+  }
+
+  /**
+   * Deletes up to `limit` finished jobs whose retention ended; returns how many. The id
+   * high-water mark is saved first, so purging the newest jobs never lets an id be reused.
+   */
+  purge(now: number, limit: number, lastJobId: number): number {
+    if (this.anyExpired.get(now) === undefined) return 0
+    this.saveLastJobId(lastJobId)
+    return this.purgeStmt.run(now, limit).changes
+  }
+
+  close(): void {
+    this.commit()
+    this.db.close()
+  }
+}

@@ -1,0 +1,131 @@
+// Job watchers: who watches which job, and the events waiting for the turn's commit. Events are
+// published (uWS native pub/sub, topic per job) only after the commit; new watches get their
+// snapshot after this turn's events went out, then join the topic, so none falls between the
+// two and none is sent twice. A terminal event ends every watch of the job.
+
+import { FrameWriter } from '../protocol/codec.js'
+import { Op } from '../protocol/ops.js'
+import type { EventType } from './lifecycle.js'
+
+/** The transport side of pub/sub (uWS in production). */
+export interface Publisher {
+  publish(topic: string, frame: Uint8Array): void
+}
+
+/** What the hub needs from a session. */
+export interface Watcher {
+  subscribe(topic: string): void
+  unsubscribe(topic: string): void
+  readonly closed: boolean
+  /** The jobs this watcher is subscribed to; kept by the hub. */
+  readonly watching: Set<number>
+}
+
+export const jobTopic = (id: number): string => 'j/' + id
+
+interface PendingWatch<W> {
+  watcher: W
+  rid: number
+  jobId: number
+}
+
+export class WatchHub<W extends Watcher = Watcher> {
+  private readonly watchers = new Map<number, Set<W>>()
+  private readonly events: Array<{ topic: string; frame: Uint8Array; jobId: number; terminal: boolean }> = []
+  private readonly newWatches: Array<PendingWatch<W>> = []
+  private readonly writer = new FrameWriter(256)
+
+  constructor(private readonly publisher: Publisher) {}
+
+  get watchedJobs(): number {
+    return this.watchers.size
+  }
+
+  /** True when someone watches the job (the hot path checks this before encoding anything). */
+  isWatched(jobId: number): boolean {
+    return this.watchers.size !== 0 && this.watchers.has(jobId)
+  }
+
+  /** Queues an event for publication after the commit. `data` is copied now. */
+  emit(jobId: number, type: EventType, state: string, attempt: number, data: Uint8Array | null, terminal: boolean): void {
+    if (!this.isWatched(jobId)) return
+    const w = this.writer
+    w.array(7).uint(Op.event).uint(jobId).str(type).str(state).uint(attempt).binOrNil(data).uint(Date.now())
+    this.events.push({ topic: jobTopic(jobId), frame: w.copy(), jobId, terminal })
+  }
+
+  /** A watch request; answered at the end of the turn by `flush`. */
+  requestWatch(watcher: W, rid: number, jobId: number): void {
+    this.newWatches.push({ watcher, rid, jobId })
+  }
+
+  get pending(): boolean {
+    return this.events.length !== 0 || this.newWatches.length !== 0
+  }
+
+  /**
+   * After the commit: publish events, then answer new watches. `answer` writes the snapshot (or
+   * not_found) to the watcher and says whether the job can still change (then it subscribes).
+   */
+  flush(answer: (watcher: W, rid: number, jobId: number) => boolean): void {
+    for (let i = 0; i < this.events.length; i++) {
+      const ev = this.events[i]
+      this.publisher.publish(ev.topic, ev.frame)
+      if (ev.terminal) this.endJob(ev.jobId, ev.topic)
+    }
+    this.events.length = 0
+    for (let i = 0; i < this.newWatches.length; i++) {
+      const { watcher, rid, jobId } = this.newWatches[i]
+      if (watcher.closed) continue
+      if (answer(watcher, rid, jobId)) this.add(watcher, jobId)
+    }
+    this.newWatches.length = 0
+  }
+
+  private add(watcher: W, jobId: number): void {
+    let set = this.watchers.get(jobId)
+    if (set === undefined) {
+      set = new Set()
+      this.watchers.set(jobId, set)
+    }
+    if (!set.has(watcher)) {
+      set.add(watcher)
+      watcher.watching.add(jobId)
+      watcher.subscribe(jobTopic(jobId))
+    }
+  }
+
+  /**
+   * The job reached a terminal state: its watches are over. uWS delivers published messages in a
+   * drain after this turn and an unsubscribe before it drops them, so sockets leave the topic
+   * one timer tick later.
+   */
+  private endJob(jobId: number, topic: string): void {
+    const set = this.watchers.get(jobId)
+    if (set === undefined) return
+    this.watchers.delete(jobId)
+    for (const watcher of set) watcher.watching.delete(jobId)
+    setTimeout(() => {
+      for (const watcher of set) if (!watcher.closed && !watcher.watching.has(jobId)) watcher.unsubscribe(topic)
+    }, 1)
+  }
+
+  unwatch(watcher: W, jobId: number): void {
+    const set = this.watchers.get(jobId)
+    if (set === undefined || !set.delete(watcher)) return
+    watcher.watching.delete(jobId)
+    if (!watcher.closed) watcher.unsubscribe(jobTopic(jobId))
+    if (set.size === 0) this.watchers.delete(jobId)
+  }
+
+  /** A connection closed: forget its watches (uWS already dropped its subscriptions). */
+  dropWatcher(watcher: W): void {
+    for (const jobId of watcher.watching) {
+      const set = this.watchers.get(jobId)
+      if (set === undefined) continue
+      set.delete(watcher)
+      if (set.size === 0) this.watchers.delete(jobId)
+    }
+    watcher.watching.clear()
+  }
+}
