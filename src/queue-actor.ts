@@ -189,8 +189,9 @@ export class QueueActor {
   /** Fails every delivery whose lease ended before `now` (called by the broker's lease timer). */
   expireLeases(now: number, error: Uint8Array): void {
     if (this.leased.size === 0) return
-    for (const job of this.leased.values()) {
-      if (job.leaseDeadline <= now) this.failDelivery(job, error, true)
-    }
+    // Collect first: a failed delivery may be re-leased at once, and must not expire twice.
+    const expired: JobRef[] = []
+    for (const job of this.leased.values()) if (job.leaseDeadline <= now) expired.push(job)
+    for (const job of expired) this.failDelivery(job, error, true)
   }
 }
