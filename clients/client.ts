@@ -260,11 +260,27 @@ export class Broker {
         p.gen = this.gen
         encode(this.out, rid, false)
         this.schedule()
-      } else if (this.opts.reconnect === false && kind !== 'submit') {
+      } else if (this.opts.reconnect === false) {
         this.pending.delete(rid)
         reject(new BrokerError('connection_lost', 'not connected'))
       }
     })
+  }
+
+  /**
+   * Sends a request whose reply must be handled synchronously, in frame order: a watch's
+   * snapshot must be seen before the events that follow it in the same network read.
+   */
+  requestSync(kind: Kind, encode: Pending['encode'], onReply: (m: unknown[]) => void, onError: (err: BrokerError) => void): void {
+    if (this.closed) return onError(new BrokerError('closed', 'the client was closed'))
+    const rid = this.nextRid++
+    const p: Pending = { kind, encode, resolve: onReply as (v: unknown) => void, reject: onError, gen: 0 }
+    this.pending.set(rid, p)
+    if (this.ready) {
+      p.gen = this.gen
+      encode(this.out, rid, false)
+      this.schedule()
+    }
   }
 
   /** Reserves `n` consecutive request ids (submit_many uses rid … rid+n-1 as its sequence). */
@@ -362,8 +378,7 @@ export class Broker {
     const encoded = payloads.map((p) => encodeValue(p))
     const wireOpts = submitWireOpts(opts)
     const connLastJob = this.connLastJob
-    const m = await withSignal(
-      this.request<unknown[]>('submit', (w, rid, resend) => {
+    const request = this.request<unknown[]>('submit', (w, rid, resend) => {
         w.array(4).uint(Op.submitMany).uint(rid).str(queue).array(encoded.length)
         const o = resend ? { ...wireOpts, resendAfter: connLastJob } : wireOpts
         for (const bytes of encoded) {
@@ -371,9 +386,10 @@ export class Broker {
           if (o === null) w.nil()
           else w.value(o)
         }
-      }),
-      opts.signal,
-    )
+      })
+    // Item i is de-duplicated on re-send by sequence rid + i: keep those ids unused.
+    this.reserveRids(encoded.length)
+    const m = await withSignal(request, opts.signal)
     return { ids: (m[2] as number[]).map(String), duplicates: m[3] as boolean[] }
   }
 
@@ -505,14 +521,14 @@ class WatchStream {
   /** (Re)subscribes: the broker answers with a fresh snapshot, events follow. */
   subscribe(): void {
     this.haveSnapshot = false
-    this.broker
-      .request<unknown[]>('watch', (w, rid) => w.array(3).uint(Op.watch).uint(rid).uint(this.jobId))
-      .then(
-        (m) => this.onSnapshot(m[2] as Record<string, unknown>),
-        (err: BrokerError) => {
-          if (err.code !== 'connection_lost') this.fail(err)
-        },
-      )
+    this.broker.requestSync(
+      'watch',
+      (w, rid) => w.array(3).uint(Op.watch).uint(rid).uint(this.jobId),
+      (m) => this.onSnapshot(m[2] as Record<string, unknown>),
+      (err) => {
+        if (err.code !== 'connection_lost') this.fail(err)
+      },
+    )
   }
 
   private onSnapshot(raw: Record<string, unknown>): void {

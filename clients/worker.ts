@@ -15,6 +15,8 @@ class Running implements Job, JobContext {
   lost = false
   /** When to send the next lease extension (local clock). */
   extendAt: number
+  /** When the lease ends by the local clock, unless extended: the handler's signal aborts then. */
+  localDeadline: number
 
   constructor(
     private readonly worker: WorkerImpl,
@@ -28,7 +30,9 @@ class Running implements Job, JobContext {
     readonly gen: number,
   ) {
     this.id = String(jobId)
-    this.extendAt = Date.now() + leaseMs / 3
+    const now = Date.now()
+    this.extendAt = now + leaseMs / 3
+    this.localDeadline = now + leaseMs
   }
 
   /** Created on first use only: most handlers never look at it. */
@@ -49,7 +53,9 @@ class Running implements Job, JobContext {
 
   async extend(ms: number): Promise<void> {
     this.worker.send(this, (w) => w.array(5).uint(Op.extend).uint(0).uint(this.jobId).uint(this.attempt).uint(ms))
-    this.extendAt = Date.now() + ms / 3
+    const now = Date.now()
+    this.extendAt = now + ms / 3
+    this.localDeadline = now + ms
   }
 }
 
@@ -115,7 +121,7 @@ export class WorkerImpl implements Worker {
     const leaseMs = (m[7] as number | undefined) ?? this.broker.limits.leaseMs
     const run = new Running(this, m[2] as number, m[3] as string, decodeValue(m[4] as Uint8Array), m[5] as number, m[6] as number, leaseMs, this.broker.gen)
     this.active.set(run.jobId, run)
-    if (this.opts.autoExtend !== false && this.extendTimer === null) this.startExtending(leaseMs)
+    if (this.extendTimer === null) this.startLeaseTimer(leaseMs)
     let outcome: unknown
     try {
       outcome = this.handler(run, run)
@@ -147,7 +153,7 @@ export class WorkerImpl implements Worker {
       this.sendCredit()
     }
     if (this.running === 0) {
-      this.stopExtending()
+      this.stopLeaseTimer()
       this.idle?.()
     }
   }
@@ -161,17 +167,21 @@ export class WorkerImpl implements Worker {
     this.broker.schedule()
   }
 
-  private startExtending(leaseMs: number): void {
+  /** One timer per worker (none per job): extends leases, or aborts handlers whose lease ran out. */
+  private startLeaseTimer(leaseMs: number): void {
     const every = Math.max(50, Math.min(1000, Math.floor(leaseMs / 6)))
+    const autoExtend = this.opts.autoExtend !== false
     this.extendTimer = setInterval(() => {
       const now = Date.now()
       for (const run of this.active.values()) {
-        if (now >= run.extendAt && !run.lost) void run.extend(run.leaseMs)
+        if (run.lost) continue
+        if (autoExtend && now >= run.extendAt) void run.extend(run.leaseMs)
+        else if (now >= run.localDeadline) run.lose()
       }
     }, every)
   }
 
-  private stopExtending(): void {
+  private stopLeaseTimer(): void {
     if (this.extendTimer !== null) clearInterval(this.extendTimer)
     this.extendTimer = null
   }
@@ -197,7 +207,7 @@ export class WorkerImpl implements Worker {
         await this.broker.internalRequest((w, rid) => w.array(3).uint(Op.stop).uint(rid).uint(this.id)).catch(() => {})
       }
       if (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve))
-      this.stopExtending()
+      this.stopLeaseTimer()
       this.broker.dropWorker(this)
       // Let the last acks leave in this turn's frame before resolving.
       await new Promise((r) => setTimeout(r, 0))

@@ -221,7 +221,8 @@ export class FrameWriter {
 
   /** The bytes since the last take, copied; the writer starts over. */
   copy(): Uint8Array {
-    const out = this.buf.slice(0, this.pos)
+    // Not Buffer#slice: on a Buffer that is a view, and the next write would overwrite it.
+    const out = Uint8Array.prototype.slice.call(this.buf, 0, this.pos) as Uint8Array
     this.pos = 0
     return out
   }

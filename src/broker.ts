@@ -239,6 +239,7 @@ export class Broker<S extends FlushTarget = FlushTarget> implements ActorContext
       setInterval(() => {
         const now = Date.now()
         for (const actor of this.byId.values()) actor.expireLeases(now, LEASE_EXPIRED)
+        this.hub.sweepEnded(now)
       }, leaseEvery),
     )
     const purgeEvery = Math.max(100, Math.min(1000, Math.floor(this.opts.retentionMs / 2)))

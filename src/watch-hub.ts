@@ -23,6 +23,9 @@ export interface Watcher {
 
 export const jobTopic = (id: number): string => 'j/' + id
 
+/** How long sockets stay on the topic of an ended job (uWS must have drained its last event). */
+export const ENDED_GRACE_MS = 5_000
+
 interface PendingWatch<W> {
   watcher: W
   rid: number
@@ -34,6 +37,7 @@ export class WatchHub<W extends Watcher = Watcher> {
   private readonly events: Array<{ topic: string; frame: Uint8Array; jobId: number; terminal: boolean }> = []
   private readonly newWatches: Array<PendingWatch<W>> = []
   private readonly writer = new FrameWriter(256)
+  private readonly ended: Array<{ topic: string; jobId: number; watchers: Set<W>; at: number }> = []
 
   constructor(private readonly publisher: Publisher) {}
 
@@ -97,17 +101,25 @@ export class WatchHub<W extends Watcher = Watcher> {
 
   /**
    * The job reached a terminal state: its watches are over. uWS delivers published messages in a
-   * drain after this turn and an unsubscribe before it drops them, so sockets leave the topic
-   * one timer tick later.
+   * later drain, and unsubscribing before it drops them; its timing is not ours to know, so the
+   * sockets leave the topic in `sweepEnded`, seconds later (see ENDED_GRACE_MS).
    */
   private endJob(jobId: number, topic: string): void {
     const set = this.watchers.get(jobId)
     if (set === undefined) return
     this.watchers.delete(jobId)
     for (const watcher of set) watcher.watching.delete(jobId)
-    setTimeout(() => {
-      for (const watcher of set) if (!watcher.closed && !watcher.watching.has(jobId)) watcher.unsubscribe(topic)
-    }, 1)
+    this.ended.push({ topic, jobId, watchers: set, at: Date.now() })
+  }
+
+  /** Unsubscribes sockets from topics of jobs that ended more than ENDED_GRACE_MS ago. */
+  sweepEnded(now: number): void {
+    let n = 0
+    while (n < this.ended.length && this.ended[n].at <= now - ENDED_GRACE_MS) {
+      const { topic, jobId, watchers } = this.ended[n++]
+      for (const watcher of watchers) if (!watcher.closed && !watcher.watching.has(jobId)) watcher.unsubscribe(topic)
+    }
+    if (n > 0) this.ended.splice(0, n)
   }
 
   unwatch(watcher: W, jobId: number): void {

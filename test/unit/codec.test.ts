@@ -80,6 +80,16 @@ describe('FrameWriter', () => {
     expect(messages[999]).toEqual([7, 0, 999])
   })
 
+  it('copy() hands out bytes that later writes never change', () => {
+    const w = new FrameWriter(64)
+    w.array(1).uint(1)
+    const first = w.copy()
+    w.array(1).uint(2)
+    const second = w.copy()
+    expect(decodeFrame(first)).toEqual([[1]])
+    expect(decodeFrame(second)).toEqual([[2]])
+  })
+
   it('take() hands out the frame and starts over', () => {
     const w = new FrameWriter(16)
     w.uint(1)
