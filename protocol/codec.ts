@@ -2,7 +2,7 @@
 // concatenated. FrameWriter appends messages to one growable buffer (no per-message arrays or
 // Buffers on the hot path); decodeFrame turns a received frame into its messages.
 
-import { Packr, Unpackr } from 'msgpackr'
+import { C1, Packr, Unpackr } from 'msgpackr'
 
 /** Plain MessagePack (no msgpackr records/extensions) so any language can read what we write. */
 export const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true, variableMapSize: true })
@@ -23,7 +23,10 @@ export function decodeValue(bytes: Uint8Array): unknown {
  * MessagePack values: the caller answers `bad_frame` and applies none of the frame.
  */
 export function decodeFrame(frame: Uint8Array): unknown[] {
-  return unpackr.unpackMultiple(frame) as unknown[]
+  const messages = unpackr.unpackMultiple(frame) as unknown[]
+  // msgpackr reads the never-used byte 0xc1 as a marker value instead of failing.
+  for (let i = 0; i < messages.length; i++) if (messages[i] === C1) throw new Error('byte 0xc1 is not MessagePack')
+  return messages
 }
 
 /** Buffer's undocumented-but-stable fast UTF-8 writer (skips argument parsing). */

@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import { Broker } from './broker.js'
 import { Session, type SessionConfig } from './session.js'
 import { Store, type Durability } from './store.js'
-import { createApp, listen, remoteAddress, socketOf, type WebSocket } from './uws.js'
+import { createApp, listen, remoteAddress, socketOf, type App, type WebSocket } from './uws.js'
 import { CloseCode, Limits, WS_PATH } from '../protocol/ops.js'
 
 export interface ServerConfig {
@@ -105,7 +105,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'not_found', message: `WebSocket clients connect to ${WS_PATH}` })))
   })
 
-  const listener = await listen(app, config.host, config.port)
+  const listener = await listenWithRetry(app, config.host, config.port, log)
   broker.startTimers()
   log.info({ host: config.host, port: listener.port }, 'listening')
 
@@ -125,5 +125,22 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       })()
       return stopping
     },
+  }
+}
+
+/**
+ * A port can be busy for a moment after a restart (a client's reconnect loop can even
+ * self-connect to a free ephemeral port): retry for a few seconds before giving up.
+ */
+async function listenWithRetry(app: App, host: string, port: number, log: Logger): Promise<{ port: number; close(): void }> {
+  const deadline = Date.now() + 5_000
+  for (;;) {
+    try {
+      return await listen(app, host, port)
+    } catch (err) {
+      if (port === 0 || Date.now() >= deadline) throw err
+      log.warn({ host, port }, 'port busy; retrying')
+      await new Promise((r) => setTimeout(r, 100))
+    }
   }
 }

@@ -104,14 +104,8 @@ describe('decodeFrame', () => {
     expect(() => decodeFrame(Buffer.from([0xdb, 0xff, 0xff, 0xff, 0xff]))).toThrow() // str32 claiming 4 GiB
   })
 
-  it('decodes the never-used byte 0xc1 to something that is not a message (the session answers bad_request)', () => {
-    let messages: unknown[] = []
-    try {
-      messages = decodeFrame(Buffer.from([0xc1]))
-    } catch {
-      return // refusing it outright is fine too
-    }
-    for (const m of messages) expect(Array.isArray(m)).toBe(false)
+  it('refuses the never-used byte 0xc1', () => {
+    expect(() => decodeFrame(Buffer.from([0xc1]))).toThrow()
   })
 
   it('never lets a __proto__ key reach an object prototype', () => {

@@ -1,0 +1,170 @@
+// beanstalkd with its binlog on: put / reserve / delete, results via a reply tube per producer.
+// At-least-once within the TTR (a reserved job whose worker dies is released again); no pub/sub, so no W4.
+
+import type { BenchHandler, BenchPayload, ConsumerHandle, Endpoint, ProducerClient, SubmitHints, SystemAdapter } from '../adapter.js'
+import { BeanstalkClient } from './beanstalk-client.js'
+
+/** Tube names: [A-Za-z0-9+/;.$_()-], up to 200 bytes. */
+const jobTube = (q: string) => `bench.${q}`
+
+interface Envelope {
+  /** Reply tube (only when somebody waits for the result). */
+  r?: string
+  d: BenchPayload
+}
+
+let producerSeq = 0
+
+class BeanstalkProducer implements ProducerClient {
+  private reply: BeanstalkClient | undefined
+  private readonly replyTube = `reply.${process.pid}.${producerSeq++}`
+  private closed = false
+  private readonly early = new Map<string, unknown>()
+  private readonly waiters = new Map<string, (v: unknown) => void>()
+
+  private constructor(
+    private readonly ep: Endpoint,
+    private readonly conn: BeanstalkClient,
+  ) {}
+
+  static async connect(ep: Endpoint): Promise<BeanstalkProducer> {
+    const c = new BeanstalkClient(ep.host, ep.port)
+    await c.ready
+    return new BeanstalkProducer(ep, c)
+  }
+
+  async submit(queue: string, payload: BenchPayload, hints?: SubmitHints): Promise<string> {
+    const env: Envelope = { d: payload }
+    if (hints?.wantResult) {
+      env.r = this.replyTube
+      await this.startReplyLoop()
+    }
+    // use + put are pipelined on the socket; many concurrent submits become one write burst.
+    const [, id] = await Promise.all([this.conn.use(jobTube(queue)), this.conn.put(JSON.stringify(env))])
+    return id
+  }
+
+  // No submitMany: beanstalkd has no batch put.
+
+  async prepare(): Promise<void> {
+    await this.startReplyLoop()
+  }
+
+  /** A second connection watches this producer's reply tube; results are routed by job id. */
+  private async startReplyLoop(): Promise<void> {
+    if (this.reply) return
+    const r = (this.reply = new BeanstalkClient(this.ep.host, this.ep.port))
+    await r.ready
+    await r.watch(this.replyTube)
+    await r.ignore('default')
+    void (async () => {
+      while (!this.closed) {
+        let job: { id: string; body: Buffer } | null
+        try {
+          job = await r.reserve(1) // 1 s so that close() is noticed
+        } catch (e) {
+          if (this.closed) return
+          throw e
+        }
+        if (!job) continue
+        const { id, res } = JSON.parse(job.body.toString()) as { id: string; res: unknown }
+        void r.delete(job.id).catch(() => {})
+        const w = this.waiters.get(id)
+        if (w) {
+          this.waiters.delete(id)
+          w(res)
+        } else this.early.set(id, res)
+      }
+    })()
+  }
+
+  result(id: string, timeoutMs: number): Promise<unknown> {
+    if (this.early.has(id)) {
+      const v = this.early.get(id)
+      this.early.delete(id)
+      return Promise.resolve(v)
+    }
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.waiters.delete(id)
+        reject(new Error(`beanstalkd: no result for ${id} after ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.waiters.set(id, (v) => {
+        clearTimeout(t)
+        resolve(v)
+      })
+    })
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.reply?.close()
+    this.conn.close()
+  }
+}
+
+/** `concurrency` connections each looping reserve → handler → (reply put) → delete. */
+async function consume(ep: Endpoint, queue: string, handler: BenchHandler, concurrency: number): Promise<ConsumerHandle> {
+  let closed = false
+  const conns: BeanstalkClient[] = []
+  const loops: Promise<void>[] = []
+  for (let c = 0; c < concurrency; c++) {
+    const b = new BeanstalkClient(ep.host, ep.port)
+    conns.push(b)
+    await b.ready
+    await b.watch(jobTube(queue))
+    await b.ignore('default')
+    loops.push(
+      (async () => {
+        while (!closed) {
+          let job: { id: string; body: Buffer } | null
+          try {
+            job = await b.reserve(1)
+          } catch (e) {
+            if (closed) return
+            throw e
+          }
+          if (!job) continue
+          const env = JSON.parse(job.body.toString()) as Envelope
+          const res = await handler(env.d, job.id)
+          try {
+            // Pipelined: reply (use + put) and delete go out in one write, one round trip.
+            const ops: Promise<unknown>[] = []
+            if (env.r) ops.push(b.use(env.r), b.put(JSON.stringify({ id: job.id, res })))
+            ops.push(b.delete(job.id))
+            await Promise.all(ops)
+          } catch (e) {
+            if (closed) return
+            throw e
+          }
+        }
+      })(),
+    )
+  }
+  return {
+    async close() {
+      closed = true
+      for (const c of conns) c.close()
+      await Promise.allSettled(loops)
+    },
+  }
+}
+
+async function queuedCount(ep: Endpoint, queue: string): Promise<number | undefined> {
+  const c = new BeanstalkClient(ep.host, ep.port)
+  try {
+    await c.ready
+    const s = await c.statsTube(jobTube(queue))
+    return s ? Number(s['current-jobs-ready']) : 0
+  } finally {
+    c.close()
+  }
+}
+
+export const beanstalkdAdapter: SystemAdapter = {
+  name: 'beanstalkd',
+  semantics: 'at-least-once',
+  connectProducer: (ep) => BeanstalkProducer.connect(ep),
+  consume,
+  queuedCount,
+}

@@ -1,0 +1,121 @@
+// Producer role: submits jobs the way each workload prescribes and times it on the producer side.
+// Sequential submit → result (W1), many concurrent clients (W2), bulk throughput (W3), backlog fill (W5).
+
+import { makePayload, type ProducerClient } from '../adapter.js'
+import { now } from '../clock.js'
+import { adapterFor, type Target } from './common.js'
+
+/** W1: one client, one job at a time; returns submit → result latencies (ms) of measured jobs. */
+export async function sequential(a: Target & { n: number; warmup: number; timeoutMs: number }): Promise<number[]> {
+  const adapter = await adapterFor(a.system)
+  const c = await adapter.connectProducer(a.endpoint)
+  try {
+    await c.prepare?.(a.queue)
+    const lat: number[] = []
+    for (let i = 0; i < a.warmup + a.n; i++) {
+      const t0 = now()
+      const id = await c.submit(a.queue, makePayload(i, t0), { wantResult: true })
+      await c.result(id, a.timeoutMs)
+      if (i >= a.warmup) lat.push(now() - t0)
+    }
+    return lat
+  } finally {
+    await c.close()
+  }
+}
+
+/**
+ * W2: `clients` separate connections in this process; each submits its share of the jobs one at
+ * a time and waits for each result; all clients run at once. Payload indexes: 0..clients-1 are
+ * the warm-up jobs, then the measured ones.
+ */
+export async function clients(a: Target & { clients: number; jobs: number; timeoutMs: number }): Promise<{ totalMs: number; latencies: number[] }> {
+  const adapter = await adapterFor(a.system)
+  const cs = await Promise.all(Array.from({ length: a.clients }, () => adapter.connectProducer(a.endpoint)))
+  try {
+    await Promise.all(cs.map((c) => c.prepare?.(a.queue)))
+    const latencies: number[] = []
+    let next = 0
+    // One untimed warm-up job per client: lazy setup (BullMQ's QueueEvents, reply loops) is not
+    // what this workload measures.
+    await Promise.all(cs.map(async (c) => c.result(await c.submit(a.queue, makePayload(next++, now()), { wantResult: true }), a.timeoutMs)))
+    const t0 = now()
+    await Promise.all(
+      cs.map(async (c, k) => {
+        // Client k takes jobs k, k+clients, ...: shares differ by at most one job.
+        for (let i = k; i < a.jobs; i += a.clients) {
+          const t = now()
+          const id = await c.submit(a.queue, makePayload(next++, t), { wantResult: true })
+          await c.result(id, a.timeoutMs)
+          latencies.push(now() - t)
+        }
+      }),
+    )
+    return { totalMs: now() - t0, latencies }
+  } finally {
+    await Promise.all(cs.map((c) => c.close()))
+  }
+}
+
+export interface SubmitTiming {
+  firstSubmitAt: number
+  lastAckAt: number
+}
+
+/**
+ * W3 / W5: submits payloads 0..n-1.
+ * batched: submitMany in chunks of `chunk`, one chunk in flight (await each: what a user writes).
+ * single: one submit() per job with at most `window` unacknowledged (a sliding window), so the
+ * client pipelines requests the way its library allows without an unbounded promise pile.
+ */
+export async function bulk(a: Target & { n: number; batched: boolean; chunk: number; window: number }): Promise<SubmitTiming> {
+  const adapter = await adapterFor(a.system)
+  const c = await adapter.connectProducer(a.endpoint)
+  try {
+    const firstSubmitAt = now()
+    if (a.batched) await submitBatched(c, a)
+    else await submitWindowed(c, a)
+    return { firstSubmitAt, lastAckAt: now() }
+  } finally {
+    await c.close()
+  }
+}
+
+async function submitBatched(c: ProducerClient, a: Target & { n: number; chunk: number }): Promise<void> {
+  if (!c.submitMany) throw new Error(`${a.system} has no batch submit`)
+  for (let start = 0; start < a.n; start += a.chunk) {
+    const t = now()
+    const payloads = []
+    for (let i = start; i < Math.min(a.n, start + a.chunk); i++) payloads.push(makePayload(i, t))
+    const ids = await c.submitMany(a.queue, payloads)
+    if (ids.length !== payloads.length) throw new Error(`submitMany returned ${ids.length} ids for ${payloads.length} jobs`)
+  }
+}
+
+async function submitWindowed(c: ProducerClient, a: Target & { n: number; window: number }): Promise<void> {
+  let next = 0
+  const lane = async () => {
+    while (next < a.n) {
+      const i = next++
+      await c.submit(a.queue, makePayload(i, now()))
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(a.window, a.n) }, lane))
+}
+
+/** W4: one job that watchers will follow; returns its id. */
+export async function submitOne(a: Target): Promise<string> {
+  const adapter = await adapterFor(a.system)
+  const c = await adapter.connectProducer(a.endpoint)
+  try {
+    return await c.submit(a.queue, makePayload(0, now()), { watched: true })
+  } finally {
+    await c.close()
+  }
+}
+
+/** Queue length as the system reports it (W5 recovery check). */
+export async function queued(a: Target): Promise<number | undefined> {
+  const adapter = await adapterFor(a.system)
+  return adapter.queuedCount?.(a.endpoint, a.queue)
+}
