@@ -79,10 +79,11 @@ export class Broker<S extends FlushTarget = FlushTarget> implements ActorContext
   recover(): { jobs: number; queues: number } {
     for (const [id, name] of this.store.queues()) this.addActor(id, name)
     let jobs = 0
-    for (const r of this.store.recover()) {
-      const actor = this.byId.get(r.queueId)
+    let actor: QueueActor | undefined
+    for (const [id, queueId] of this.store.recover()) {
+      if (actor?.id !== queueId) actor = this.byId.get(queueId)
       if (actor === undefined) continue // a job of an unknown queue cannot exist (same transaction)
-      actor.restore(new JobRef(r.id, actor, r.attempts, r.maxAttempts, r.leaseMs, r.retentionMs, null))
+      actor.restore(id)
       jobs++
     }
     return { jobs, queues: this.byId.size }

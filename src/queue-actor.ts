@@ -2,6 +2,8 @@
 // It is the only code that changes them, and every job transition goes through lifecycle.ts.
 // Invariants: a job is in exactly one of `ready` or `leased` while unfinished; a consumer never
 // holds more than its credit; a parked consumer has credit and waits in FIFO order (fairness).
+// Memory: a ready job is a JobRef with its payload while the cache budget lasts, else only its id
+// (8 bytes in the deque), loaded from the store at dispatch; a million queued jobs stay small.
 
 import { Deque } from './deque.js'
 import { JobRef } from './job.js'
@@ -9,6 +11,9 @@ import type { Consumer } from './consumer.js'
 import { transition, failureOutcome, type EventType, type LifecycleEvent, type Transition } from './lifecycle.js'
 import type { Store } from './store.js'
 import { encodeStr } from '../protocol/codec.js'
+
+/** Bytes a cached ready job costs beyond its payload (JobRef + Uint8Array objects), for the budget. */
+export const JOB_OVERHEAD = 256
 
 /** What an actor uses from the broker around it (injected; see Broker). */
 export interface ActorContext {
@@ -27,7 +32,7 @@ export interface ActorContext {
 export class QueueActor {
   /** The queue name as a ready-made MessagePack str, written into every delivery. */
   readonly nameBytes: Uint8Array
-  private readonly ready = new Deque<JobRef>(1024)
+  private readonly ready = new Deque<JobRef | number>(1024)
   private readonly waiting = new Deque<Consumer>(16)
   private readonly leased = new Map<number, JobRef>()
   consumers = 0
@@ -55,9 +60,9 @@ export class QueueActor {
     return this.leased.get(id)
   }
 
-  /** Puts a recovered job back at start-up (no store write, no event). */
-  restore(job: JobRef): void {
-    this.ready.push(job)
+  /** Puts a recovered job back at start-up (no store write, no event): only its id is kept. */
+  restore(jobId: number): void {
+    this.ready.push(jobId)
   }
 
   /**
@@ -71,20 +76,38 @@ export class QueueActor {
       if (consumer.ready) this.park(consumer, consumer.actors.indexOf(this))
       return
     }
-    if (payload !== null && job.payload === null && this.ctx.cacheTake(payload.length)) {
+    if (payload !== null && this.ctx.cacheTake(payload.length + JOB_OVERHEAD)) {
       job.payload = Uint8Array.prototype.slice.call(payload) as Uint8Array
-    }
-    this.ready.push(job)
+      this.ready.push(job)
+    } else this.ready.push(job.id) // the store has everything; JobRef is rebuilt at dispatch
+  }
+
+  /** A job to retry: to a waiting consumer, else back in line as an id (its payload is stored). */
+  private requeue(job: JobRef): void {
+    const consumer = this.nextWaiting()
+    if (consumer === null) return this.ready.push(job.id)
+    this.dispatch(job, consumer, null)
+    if (consumer.ready) this.park(consumer, consumer.actors.indexOf(this))
   }
 
   /** Delivers ready jobs to `consumer` while it has credit; returns whether it still has some. */
   pull(consumer: Consumer): boolean {
     while (consumer.ready) {
-      const job = this.ready.shift()
-      if (job === undefined) return true
-      this.dispatch(job, consumer, null)
+      const item = this.ready.shift()
+      if (item === undefined) return true
+      const job = typeof item === 'number' ? this.load(item) : item
+      if (job !== null) this.dispatch(job, consumer, null)
     }
     return false
+  }
+
+  /** Rebuilds a ready job kept as an id; null if the store no longer has it queued. */
+  private load(jobId: number): JobRef | null {
+    const row = this.ctx.store.loadQueued(jobId)
+    if (row === undefined) return null
+    const job = new JobRef(jobId, this, row[1], row[2], row[3], row[4], null)
+    job.stored = row[0]
+    return job
   }
 
   /** Parks a consumer with credit at the back of the waiting list (once per actor). */
@@ -118,8 +141,11 @@ export class QueueActor {
     let bytes = payload
     if (job.payload !== null) {
       bytes = job.payload
-      this.ctx.cacheRelease(bytes.length)
+      this.ctx.cacheRelease(bytes.length + JOB_OVERHEAD)
       job.payload = null // a retry reads it back from the store: memory goes to queued jobs
+    } else if (job.stored !== null) {
+      bytes = job.stored
+      job.stored = null
     } else if (bytes === null) bytes = this.ctx.store.payload(job.id)
     const leaseMs = job.leaseMs || consumer.leaseMs
     job.consumer = consumer
@@ -169,7 +195,7 @@ export class QueueActor {
     } else {
       this.ctx.store.retry(job.id, job.attempts, error)
       this.ctx.emit(job, tr.event as EventType, error)
-      this.enqueue(job, null)
+      this.requeue(job)
     }
     this.ctx.serve(consumer)
   }

@@ -7,16 +7,6 @@ import { State } from './lifecycle.js'
 
 export type Durability = 'normal' | 'strict'
 
-/** One unfinished job as recovered at start-up (payload stays on disk until dispatch). */
-export interface RecoveredJob {
-  id: number
-  queueId: number
-  attempts: number
-  maxAttempts: number
-  leaseMs: number
-  retentionMs: number
-}
-
 export interface JobRow {
   id: number
   queue: string
@@ -66,6 +56,7 @@ export class Store {
   private readonly retryJob: Database.Statement
   private readonly failJob: Database.Statement
   private readonly payloadOf: Database.Statement
+  private readonly loadQueuedStmt: Database.Statement
   private readonly byKey: Database.Statement
   private readonly byOrigin: Database.Statement
   private readonly jobRow: Database.Statement
@@ -102,6 +93,9 @@ export class Store {
       `UPDATE jobs SET state = ${State.failed}, attempts = ?, error = ?, finished_at = ?, expires_at = ? WHERE id = ?`,
     )
     this.payloadOf = this.db.prepare('SELECT payload FROM jobs WHERE id = ?').pluck()
+    this.loadQueuedStmt = this.db
+      .prepare(`SELECT payload, attempts, max_attempts, lease_ms, retention_ms FROM jobs WHERE id = ? AND state = ${State.queued}`)
+      .raw()
     this.byKey = this.db.prepare('SELECT id FROM jobs WHERE queue_id = ? AND key = ?').pluck()
     this.byOrigin = this.db
       .prepare('SELECT id FROM jobs WHERE id > ? AND origin_client = ? AND origin_seq = ? LIMIT 1')
@@ -176,15 +170,20 @@ export class Store {
     return this.nextClient.get() as number
   }
 
-  /** Every unfinished job, in id order. Active jobs were stored as queued: they are ready again. */
-  *recover(): Generator<RecoveredJob> {
-    const rows = this.db
-      .prepare(
-        `SELECT id, queue_id, attempts, max_attempts, lease_ms, retention_ms FROM jobs WHERE state = ${State.queued} ORDER BY id`,
-      )
+  /**
+   * Every unfinished job as [id, queueId], in id order. Active jobs were stored as queued: they
+   * are ready again. Only ids are loaded; the rest is read at dispatch (`loadQueued`).
+   */
+  recover(): Iterable<[number, number]> {
+    return this.db
+      .prepare(`SELECT id, queue_id FROM jobs WHERE state = ${State.queued} ORDER BY id`)
       .raw()
-      .iterate() as Iterable<[number, number, number, number, number, number]>
-    for (const r of rows) yield { id: r[0], queueId: r[1], attempts: r[2], maxAttempts: r[3], leaseMs: r[4], retentionMs: r[5] }
+      .iterate() as Iterable<[number, number]>
+  }
+
+  /** [payload, attempts, maxAttempts, leaseMs, retentionMs] of a queued job, or undefined. */
+  loadQueued(id: number): [Buffer, number, number, number, number] | undefined {
+    return this.loadQueuedStmt.get(id) as [Buffer, number, number, number, number] | undefined
   }
 
   insert(
