@@ -45,6 +45,11 @@ export interface ProducerClient {
   submitMany?(queue: string, payloads: BenchPayload[], hints?: SubmitHints): Promise<string[]>
   /** Resolves with the job's result; rejects after timeoutMs. */
   result(id: string, timeoutMs: number): Promise<unknown>
+  /**
+   * Submit and wait for the result, when the system has one call for it (brokerd's run(): one
+   * round trip). Otherwise the workloads call submit, then result.
+   */
+  submitAndWait?(queue: string, payload: BenchPayload, timeoutMs: number): Promise<unknown>
   close(): Promise<void>
 }
 

@@ -408,17 +408,75 @@ export class Broker {
 
   /** Streams the job's snapshot, then every event, and ends after a terminal state. */
   watch<R = unknown>(id: string, opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<WatchEvent<R>> {
-    const stream = new WatchStream(this, parseId(id))
-    let set = this.watches.get(stream.jobId)
-    if (set === undefined) this.watches.set(stream.jobId, (set = new Set()))
-    set.add(stream)
-    stream.iterator.onFinish = () => this.unwatch(stream)
-    if (opts.signal !== undefined) {
-      if (opts.signal.aborted) stream.fail(new BrokerError('aborted', 'the watch was aborted'))
-      else opts.signal.addEventListener('abort', () => stream.fail(new BrokerError('aborted', 'the watch was aborted')), { once: true })
-    }
+    const stream = this.openStream(parseId(id), opts.signal)
     if (!stream.iterator.finished && this.ready) stream.subscribe()
     return stream.iterator as AsyncIterableIterator<WatchEvent<R>>
+  }
+
+  /** Registers a watch stream (its snapshot is requested by the caller). */
+  private openStream(jobId: number, signal: AbortSignal | undefined): WatchStream {
+    const stream = new WatchStream(this, jobId)
+    let set = this.watches.get(jobId)
+    if (set === undefined) this.watches.set(jobId, (set = new Set()))
+    set.add(stream)
+    stream.iterator.onFinish = () => this.unwatch(stream)
+    if (signal !== undefined) {
+      if (signal.aborted) stream.fail(new BrokerError('aborted', 'the watch was aborted'))
+      else signal.addEventListener('abort', () => stream.fail(new BrokerError('aborted', 'the watch was aborted')), { once: true })
+    }
+    return stream
+  }
+
+  /**
+   * Submits a job and waits for its result, in one round trip (submit with `watch`); throws
+   * JobFailedError if it ends failed, BrokerError `timeout` after timeoutMs.
+   */
+  run<R = unknown, P = unknown>(queue: string, payload: P, opts: SubmitOptions & { timeoutMs?: number } = {}): Promise<R> {
+    const bytes = encodeValue(payload)
+    const wireOpts = { ...submitWireOpts(opts), watch: true }
+    const connLastJob = this.connLastJob
+    const ac = new AbortController()
+    const submitted = new Promise<WatchStream>((resolve, reject) => {
+      let stream: WatchStream | null = null
+      const rid = this.nextRid++
+      const p: Pending = {
+        kind: 'submit',
+        gen: 0,
+        encode(w, rid, resend) {
+          w.array(5).uint(Op.submit).uint(rid).str(queue).bin(bytes).value(resend ? { ...wireOpts, resendAfter: connLastJob } : wireOpts)
+        },
+        // Called synchronously, in frame order: `submitted`, then `snapshot` under the same rid.
+        resolve: (m) => {
+          const msg = m as unknown[]
+          if (msg[0] === Op.submitted) {
+            stream = this.openStream(msg[2] as number, ac.signal)
+            p.kind = 'watch' // from now on the stream re-watches by itself after a reconnect
+            this.pending.set(rid, p)
+            resolve(stream)
+          } else stream?.onSnapshot(msg[2] as Record<string, unknown>)
+        },
+        reject: (err) => {
+          if (stream === null) reject(err)
+          else if (err.code !== 'connection_lost') stream.fail(err)
+        },
+      }
+      if (this.closed) return reject(new BrokerError('closed', 'the client was closed'))
+      this.pending.set(rid, p)
+      if (this.ready) {
+        p.gen = this.gen
+        p.encode(this.out, rid, false)
+        this.schedule()
+      } else if (this.opts.reconnect === false) {
+        this.pending.delete(rid)
+        reject(new BrokerError('connection_lost', 'not connected'))
+      }
+    })
+    return this.waitTerminal(
+      submitted.then((s) => s.iterator as AsyncIterableIterator<WatchEvent<R>>),
+      () => 'the job',
+      ac,
+      opts,
+    )
   }
 
   private unwatch(stream: WatchStream): void {
@@ -432,23 +490,38 @@ export class Broker {
   }
 
   /** Waits for the job's result; throws JobFailedError if it ended failed. */
-  async result<R = unknown>(id: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<R> {
+  result<R = unknown>(id: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<R> {
     const ac = new AbortController()
+    return this.waitTerminal(Promise.resolve(this.watch<R>(id, { signal: ac.signal })), () => `job ${id}`, ac, opts)
+  }
+
+  /** Follows a watch to its terminal state: the result, or JobFailedError / timeout / aborted. */
+  private async waitTerminal<R>(
+    events: Promise<AsyncIterableIterator<WatchEvent<R>>>,
+    what: () => string,
+    ac: AbortController,
+    opts: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<R> {
     const onAbort = () => ac.abort()
     opts.signal?.addEventListener('abort', onAbort, { once: true })
     let timedOut = false
-    const timer = opts.timeoutMs === undefined ? null : setTimeout(() => {
-      timedOut = true
-      ac.abort()
-    }, opts.timeoutMs)
+    const timer =
+      opts.timeoutMs === undefined
+        ? null
+        : setTimeout(() => {
+            timedOut = true
+            ac.abort()
+          }, opts.timeoutMs)
+    let last: WatchEvent<R> | undefined
     try {
-      for await (const ev of this.watch<R>(id, { signal: ac.signal })) {
+      for await (const ev of await withSignal(events, ac.signal)) {
+        last = ev
         if (ev.state === 'completed') return ev.result as R
-        if (ev.state === 'failed') throw new JobFailedError(id, ev.error)
+        if (ev.state === 'failed') throw new JobFailedError(ev.id, ev.error)
       }
-      throw new BrokerError('internal', `watch of job ${id} ended without a terminal state`)
+      throw new BrokerError('internal', `the watch of ${what()} ended without a terminal state`)
     } catch (err) {
-      if (timedOut) throw new BrokerError('timeout', `job ${id} did not finish within ${opts.timeoutMs} ms`)
+      if (timedOut) throw new BrokerError('timeout', `${last === undefined ? what() : `job ${last.id}`} did not finish within ${opts.timeoutMs} ms`)
       throw err
     } finally {
       if (timer !== null) clearTimeout(timer)
@@ -531,7 +604,7 @@ class WatchStream {
     )
   }
 
-  private onSnapshot(raw: Record<string, unknown>): void {
+  onSnapshot(raw: Record<string, unknown>): void {
     if (this.iterator.finished) return
     this.haveSnapshot = true
     const snap = toSnapshot(raw)

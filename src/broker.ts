@@ -28,6 +28,8 @@ export interface SubmitOptions {
   key: string | null
   /** -1: not a re-send. */
   resendAfter: number
+  /** The submitter also watches the job (answered like `watch`, same rid). */
+  watch: boolean
 }
 
 export const DEFAULT_SUBMIT: Readonly<SubmitOptions> = Object.freeze({
@@ -36,6 +38,7 @@ export const DEFAULT_SUBMIT: Readonly<SubmitOptions> = Object.freeze({
   retentionMs: -1,
   key: null,
   resendAfter: -1,
+  watch: false,
 })
 
 /** A connection as the broker sees it at the end of a turn. */

@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import { FrameWriter, decodeFrame } from '../protocol/codec.js'
 import { BrokerError } from '../protocol/errors.js'
 import { CloseCode, Limits, Op, PROTOCOL_VERSION } from '../protocol/ops.js'
-import { CONSUMER_LOST, type Broker } from './broker.js'
+import { CONSUMER_LOST, DEFAULT_SUBMIT, type Broker } from './broker.js'
 import { Consumer, type DeliveryTarget } from './consumer.js'
 import type { JobRef } from './job.js'
 import type { QueueActor } from './queue-actor.js'
@@ -18,6 +18,7 @@ import {
   optLease,
   optsAt,
   parseSubmitOpts,
+  SUBMIT_KEYS,
   queueAt,
   queuesAt,
   submitOptsAt,
@@ -112,8 +113,10 @@ export class Session implements DeliveryTarget {
         const queue = queueAt(m, 2)
         const payload = binAt(m, 3, 'payload', maxPayload, false) as Uint8Array
         this.guardStopping()
-        const r = b.submit(queue, payload, submitOptsAt(m, 4), this.client, rid)
+        const opts = submitOptsAt(m, 4)
+        const r = b.submit(queue, payload, opts, this.client, rid)
         this.out.array(4).uint(Op.submitted).uint(rid).uint(r.id).bool(r.duplicate)
+        if (opts.watch) b.hub.requestWatch(this, rid, r.id)
         return this.markDirty()
       }
       case Op.ack: {
@@ -232,8 +235,9 @@ export class Session implements DeliveryTarget {
       const item = items[i]
       if (!Array.isArray(item)) badRequest(`jobs[${i}] must be an array [payload, opts]`)
       payloads[i] = binAt(item, 0, `jobs[${i}].payload`, this.config.maxPayload, false) as Uint8Array
-      const o = optsAt(item, 1, ['maxAttempts', 'leaseMs', 'key', 'retentionMs', 'resendAfter'])
-      options[i] = o === null ? submitOptsAt(item, 1) : parseSubmitOpts(o)
+      const o = optsAt(item, 1, SUBMIT_KEYS)
+      options[i] = o === null ? DEFAULT_SUBMIT : parseSubmitOpts(o)
+      if (options[i].watch) badRequest('option watch is for submit only; watch batch jobs with watch')
     }
     this.guardStopping()
     const w = this.out

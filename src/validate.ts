@@ -86,7 +86,7 @@ export function optLease(o: Record<string, unknown> | null, fallback: number): n
   return o === null ? fallback : optUint(o, 'leaseMs', Limits.minLeaseMs, Limits.maxLeaseMs, fallback)
 }
 
-const SUBMIT_KEYS = ['maxAttempts', 'leaseMs', 'key', 'retentionMs', 'resendAfter'] as const
+export const SUBMIT_KEYS = ['maxAttempts', 'leaseMs', 'key', 'retentionMs', 'resendAfter', 'watch'] as const
 
 export function submitOptsAt(m: unknown[], i: number): SubmitOptions {
   const o = optsAt(m, i, SUBMIT_KEYS)
@@ -106,5 +106,6 @@ export function parseSubmitOpts(o: Record<string, unknown>): SubmitOptions {
     retentionMs: optUint(o, 'retentionMs', 0, Limits.maxRetentionMs, -1),
     key: typeof key === 'string' ? key : null,
     resendAfter: optUint(o, 'resendAfter', 0, Number.MAX_SAFE_INTEGER, -1),
+    watch: optBool(o, 'watch', false),
   }
 }

@@ -17,6 +17,7 @@ async function connectProducer(ep: Endpoint): Promise<ProducerClient> {
     submit: async (queue, payload) => (await broker.submit(queue, payload)).id,
     submitMany: async (queue, payloads) => (await broker.submitMany(queue, payloads)).ids,
     result: (id, timeoutMs) => broker.result(id, { timeoutMs }),
+    submitAndWait: (queue, payload, timeoutMs) => broker.run(queue, payload, { timeoutMs }),
     close: () => broker.close(),
   }
 }

@@ -1,9 +1,15 @@
 // Producer role: submits jobs the way each workload prescribes and times it on the producer side.
 // Sequential submit → result (W1), many concurrent clients (W2), bulk throughput (W3), backlog fill (W5).
 
-import { makePayload, type ProducerClient } from '../adapter.js'
+import { makePayload, type BenchPayload, type ProducerClient } from '../adapter.js'
 import { now } from '../clock.js'
 import { adapterFor, type Target } from './common.js'
+
+/** Submit → result the way the system's users write it (one call where the system has one). */
+async function submitAndWait(c: ProducerClient, queue: string, payload: BenchPayload, timeoutMs: number): Promise<unknown> {
+  if (c.submitAndWait !== undefined) return c.submitAndWait(queue, payload, timeoutMs)
+  return c.result(await c.submit(queue, payload, { wantResult: true }), timeoutMs)
+}
 
 /** W1: one client, one job at a time; returns submit → result latencies (ms) of measured jobs. */
 export async function sequential(a: Target & { n: number; warmup: number; timeoutMs: number }): Promise<number[]> {
@@ -14,8 +20,7 @@ export async function sequential(a: Target & { n: number; warmup: number; timeou
     const lat: number[] = []
     for (let i = 0; i < a.warmup + a.n; i++) {
       const t0 = now()
-      const id = await c.submit(a.queue, makePayload(i, t0), { wantResult: true })
-      await c.result(id, a.timeoutMs)
+      await submitAndWait(c, a.queue, makePayload(i, t0), a.timeoutMs)
       if (i >= a.warmup) lat.push(now() - t0)
     }
     return lat
@@ -38,15 +43,14 @@ export async function clients(a: Target & { clients: number; jobs: number; timeo
     let next = 0
     // One untimed warm-up job per client: lazy setup (BullMQ's QueueEvents, reply loops) is not
     // what this workload measures.
-    await Promise.all(cs.map(async (c) => c.result(await c.submit(a.queue, makePayload(next++, now()), { wantResult: true }), a.timeoutMs)))
+    await Promise.all(cs.map((c) => submitAndWait(c, a.queue, makePayload(next++, now()), a.timeoutMs)))
     const t0 = now()
     await Promise.all(
       cs.map(async (c, k) => {
         // Client k takes jobs k, k+clients, ...: shares differ by at most one job.
         for (let i = k; i < a.jobs; i += a.clients) {
           const t = now()
-          const id = await c.submit(a.queue, makePayload(next++, t), { wantResult: true })
-          await c.result(id, a.timeoutMs)
+          await submitAndWait(c, a.queue, makePayload(next++, t), a.timeoutMs)
           latencies.push(now() - t)
         }
       }),
