@@ -89,6 +89,12 @@ export class Broker<S extends FlushTarget = FlushTarget> implements ActorContext
       actor.restore(id)
       jobs++
     }
+    for (const [queueId, state, count] of this.store.finishedCounts()) {
+      const a = this.byId.get(queueId)
+      if (a === undefined) continue
+      if (state === State.completed) a.completed = count
+      else a.failed = count
+    }
     return { jobs, queues: this.byId.size }
   }
 
@@ -186,14 +192,7 @@ export class Broker<S extends FlushTarget = FlushTarget> implements ActorContext
     const queues: Record<string, unknown> = {}
     const actors = queue === null ? [...this.byName.values()] : [this.byName.get(queue)].filter((a) => a !== undefined)
     for (const a of actors) {
-      const finished = this.store.finishedCounts(a.id)
-      queues[a.name] = {
-        queued: a.queuedCount,
-        active: a.activeCount,
-        consumers: a.consumers,
-        completed: finished.completed,
-        failed: finished.failed,
-      }
+      queues[a.name] = { queued: a.queuedCount, active: a.activeCount, consumers: a.consumers, completed: a.completed, failed: a.failed }
     }
     return { queues }
   }
@@ -250,7 +249,13 @@ export class Broker<S extends FlushTarget = FlushTarget> implements ActorContext
     this.timers.push(
       setInterval(() => {
         const purged = this.store.purge(Date.now(), 10_000, this.lastJob)
-        if (purged > 0) this.log.debug({ purged }, 'purged finished jobs past their retention')
+        for (const [queueId, state] of purged) {
+          const a = this.byId.get(queueId)
+          if (a === undefined) continue
+          if (state === State.completed) a.completed--
+          else a.failed--
+        }
+        if (purged.length > 0) this.log.debug({ purged: purged.length }, 'purged finished jobs past their retention')
       }, purgeEvery),
     )
   }

@@ -36,6 +36,7 @@ export class QueueActor {
   private readonly waiting = new Deque<Consumer>(16)
   private readonly leased = new Map<number, JobRef>()
   consumers = 0
+  /** Finished jobs still retained in the store (loaded at start, kept up to date; for stats). */
   completed = 0
   failed = 0
 

@@ -106,8 +106,8 @@ export class Store {
        FROM jobs j JOIN queues q ON q.id = j.queue_id WHERE j.id = ?`,
     )
     this.purgeStmt = this.db.prepare(
-      'DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)',
-    )
+      'DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING queue_id, state',
+    ).raw()
     this.saveLastJob = this.db.prepare(
       `INSERT INTO meta(key, value) VALUES ('last_job', ?) ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)`,
     )
@@ -233,28 +233,22 @@ export class Store {
     return this.jobRow.get(id) as JobRow | undefined
   }
 
-  /** Counts of finished jobs per state for one queue (stats; not on the hot path). */
-  finishedCounts(queueId: number): { completed: number; failed: number } {
-    const rows = this.db
-      .prepare(`SELECT state, count(*) FROM jobs WHERE queue_id = ? AND state IN (${State.completed}, ${State.failed}) GROUP BY state`)
+  /** [queueId, state, count] of retained finished jobs: read once at start, then kept in memory. */
+  finishedCounts(): Array<[number, number, number]> {
+    return this.db
+      .prepare(`SELECT queue_id, state, count(*) FROM jobs WHERE state IN (${State.completed}, ${State.failed}) GROUP BY queue_id, state`)
       .raw()
-      .all(queueId) as Array<[number, number]>
-    const out = { completed: 0, failed: 0 }
-    for (const [state, n] of rows) {
-      if (state === State.completed) out.completed = n
-      else out.failed = n
-    }
-    return out
+      .all() as Array<[number, number, number]>
   }
 
   /**
-   * Deletes up to `limit` finished jobs whose retention ended; returns how many. The id
+   * Deletes up to `limit` finished jobs whose retention ended; returns their [queueId, state]. The id
    * high-water mark is saved first, so purging the newest jobs never lets an id be reused.
    */
-  purge(now: number, limit: number, lastJobId: number): number {
-    if (this.anyExpired.get(now) === undefined) return 0
+  purge(now: number, limit: number, lastJobId: number): Array<[number, number]> {
+    if (this.anyExpired.get(now) === undefined) return []
     this.saveLastJobId(lastJobId)
-    return this.purgeStmt.run(now, limit).changes
+    return this.purgeStmt.all(now, limit) as Array<[number, number]>
   }
 
   close(): void {
