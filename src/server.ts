@@ -88,7 +88,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       log.info({ remote: data.remote, connections: sockets.size }, 'connection open')
     },
     message: (ws, message, isBinary) => {
-      ws.getUserData().session?.onFrame(Buffer.from(message), isBinary)
+      ws.getUserData().session?.onFrame(new Uint8Array(message), isBinary)
     },
     drain: (ws) => ws.getUserData().session?.onDrain(),
     close: (ws, code) => {
