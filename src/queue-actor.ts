@@ -15,6 +15,26 @@ import { encodeStr } from '../protocol/codec.js'
 /** Bytes a cached ready job costs beyond its payload (JobRef + Uint8Array objects), for the budget. */
 export const JOB_OVERHEAD = 256
 
+// Incoming bytes are views of a frame that is only valid during its callback, so what is kept is
+// copied: small values into shared 64 KiB slabs (one allocation per slab, not per job).
+const SLAB_SIZE = 64 * 1024
+const SLAB_MAX_ITEM = 4 * 1024
+let slab = new Uint8Array(SLAB_SIZE)
+let slabPos = 0
+
+function keep(bytes: Uint8Array): Uint8Array {
+  const n = bytes.length
+  if (n > SLAB_MAX_ITEM) return Uint8Array.prototype.slice.call(bytes) as Uint8Array
+  if (slabPos + n > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE)
+    slabPos = 0
+  }
+  const out = slab.subarray(slabPos, slabPos + n)
+  out.set(bytes)
+  slabPos = (slabPos + n + 7) & ~7
+  return out
+}
+
 /** What an actor uses from the broker around it (injected; see Broker). */
 export interface ActorContext {
   readonly store: Store
@@ -78,7 +98,7 @@ export class QueueActor {
       return
     }
     if (payload !== null && this.ctx.cacheTake(payload.length + JOB_OVERHEAD)) {
-      job.payload = Uint8Array.prototype.slice.call(payload) as Uint8Array
+      job.payload = keep(payload)
       this.ready.push(job)
     } else this.ready.push(job.id) // the store has everything; JobRef is rebuilt at dispatch
   }
@@ -209,7 +229,7 @@ export class QueueActor {
 
   progress(job: JobRef, value: Uint8Array): void {
     const tr = this.step(job, 'progress')
-    job.progress = Uint8Array.prototype.slice.call(value) as Uint8Array
+    job.progress = keep(value)
     this.ctx.emit(job, tr.event as EventType, job.progress)
   }
 

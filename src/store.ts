@@ -86,7 +86,6 @@ export class Store {
     this.db.pragma('locking_mode = EXCLUSIVE')
     this.db.pragma('cache_size = -32768') // 32 MiB page cache
     this.db.pragma('temp_store = MEMORY')
-    if (process.env.BROKERD_CKPT) this.db.pragma('wal_autocheckpoint = ' + process.env.BROKERD_CKPT)
     this.db.exec(SCHEMA)
     this.db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', 1)`).run()
     this.begin = this.db.prepare('BEGIN')
