@@ -3,6 +3,7 @@
 
 import type { BenchHandler, BenchPayload, ConsumerHandle, Endpoint, ProducerClient, SubmitHints, SystemAdapter } from '../adapter.js'
 import { BeanstalkClient } from './beanstalk-client.js'
+import { ReplyRouter } from '../reply-router.js'
 
 /** Tube names: [A-Za-z0-9+/;.$_()-], up to 200 bytes. */
 const jobTube = (q: string) => `bench.${q}`
@@ -19,8 +20,7 @@ class BeanstalkProducer implements ProducerClient {
   private reply: BeanstalkClient | undefined
   private readonly replyTube = `reply.${process.pid}.${producerSeq++}`
   private closed = false
-  private readonly early = new Map<string, unknown>()
-  private readonly waiters = new Map<string, (v: unknown) => void>()
+  private readonly replies = new ReplyRouter('beanstalkd')
 
   private constructor(
     private readonly ep: Endpoint,
@@ -69,31 +69,13 @@ class BeanstalkProducer implements ProducerClient {
         if (!job) continue
         const { id, res } = JSON.parse(job.body.toString()) as { id: string; res: unknown }
         void r.delete(job.id).catch(() => {})
-        const w = this.waiters.get(id)
-        if (w) {
-          this.waiters.delete(id)
-          w(res)
-        } else this.early.set(id, res)
+        this.replies.deliver(id, res)
       }
     })()
   }
 
   result(id: string, timeoutMs: number): Promise<unknown> {
-    if (this.early.has(id)) {
-      const v = this.early.get(id)
-      this.early.delete(id)
-      return Promise.resolve(v)
-    }
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.waiters.delete(id)
-        reject(new Error(`beanstalkd: no result for ${id} after ${timeoutMs} ms`))
-      }, timeoutMs)
-      this.waiters.set(id, (v) => {
-        clearTimeout(t)
-        resolve(v)
-      })
-    })
+    return this.replies.wait(id, timeoutMs)
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@
 import { Redis } from 'ioredis'
 import type { BenchHandler, BenchPayload, ConsumerHandle, Endpoint, ProducerClient, SubmitHints, SystemAdapter, WatcherHandle } from '../adapter.js'
 import { now } from '../clock.js'
+import { ReplyRouter } from '../reply-router.js'
 
 /** What travels in the list: the job id is made by the producer since Redis has no job ids. */
 interface Envelope {
@@ -34,8 +35,7 @@ class RedisListsProducer implements ProducerClient {
   private seq = 0
   private closed = false
   /** Results that arrived before anybody asked for them. */
-  private readonly early = new Map<string, unknown>()
-  private readonly waiters = new Map<string, (v: unknown) => void>()
+  private readonly replies = new ReplyRouter('redis-lists')
 
   constructor(private readonly ep: Endpoint) {
     this.cmd = client(ep)
@@ -85,31 +85,13 @@ class RedisListsProducer implements ProducerClient {
         }
         if (!r) continue
         const { id, res } = JSON.parse(r[1]) as { id: string; res: unknown }
-        const w = this.waiters.get(id)
-        if (w) {
-          this.waiters.delete(id)
-          w(res)
-        } else this.early.set(id, res)
+        this.replies.deliver(id, res)
       }
     })()
   }
 
   result(id: string, timeoutMs: number): Promise<unknown> {
-    if (this.early.has(id)) {
-      const v = this.early.get(id)
-      this.early.delete(id)
-      return Promise.resolve(v)
-    }
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.waiters.delete(id)
-        reject(new Error(`redis-lists: no result for ${id} after ${timeoutMs} ms`))
-      }, timeoutMs)
-      this.waiters.set(id, (v) => {
-        clearTimeout(t)
-        resolve(v)
-      })
-    })
+    return this.replies.wait(id, timeoutMs)
   }
 
   async close(): Promise<void> {

@@ -9,32 +9,9 @@ import { onCleanup, waitFor, withTimeout } from './broker.js'
 const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true })
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' })
 
-export const Op = {
-  hello: 1,
-  submit: 2,
-  submitMany: 3,
-  consume: 4,
-  credit: 5,
-  stop: 6,
-  ack: 7,
-  nack: 8,
-  extend: 9,
-  progress: 10,
-  pop: 11,
-  watch: 12,
-  unwatch: 13,
-  get: 14,
-  stats: 15,
-  ping: 16,
-  welcome: 64,
-  ok: 65,
-  error: 66,
-  submitted: 67,
-  deliver: 68,
-  popped: 69,
-  snapshot: 70,
-  event: 71,
-} as const
+// The op numbers are the protocol's table (protocol/ops.ts mirrors PROTOCOL.md §3).
+export { Op } from '../../protocol/ops.js'
+import { Op } from '../../protocol/ops.js'
 
 /** Ops whose element 1 is the rid of the request they answer. */
 const REPLY_OPS = new Set<number>([Op.welcome, Op.ok, Op.error, Op.submitted, Op.popped, Op.snapshot])
