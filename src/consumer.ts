@@ -34,10 +34,6 @@ export class Consumer {
     readonly popRid = 0,
   ) {}
 
-  get creditLeft(): number {
-    return this.stopped ? 0 : this.credit - this.inflight
-  }
-
   /** Can take a delivery right now. */
   get ready(): boolean {
     return !this.stopped && this.inflight < this.credit && !this.target.slow
