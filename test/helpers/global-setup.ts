@@ -7,8 +7,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
-const BUILT = ['dist/src/cli.js', 'dist/clients/index.js']
-const SOURCE_DIRS = ['src', 'clients', 'protocol']
+const BUILT = ['dist/src/cli.js', 'dist/clients/index.js', 'dist/examples/worker.js']
+const SOURCE_DIRS = ['src', 'clients', 'protocol', 'examples']
 
 /** Newest mtime of the .ts files under `dir` (bounded depth: the source trees are shallow). */
 function newestSource(dir: string, depth = 0): number {
@@ -34,7 +34,7 @@ export default function setup(): void {
   } catch (err) {
     // tsc still emits on type errors; only a missing build is fatal.
     if (builtPaths.some((p) => !existsSync(p))) {
-      throw new Error(`dist/ could not be built (npx tsc -p tsconfig.json): ${String(err)}`)
+      throw new Error(`dist/ could not be built (npx tsc -p tsconfig.json): ${String(err)}`, { cause: err })
     }
     console.warn('[global-setup] tsc reported errors; testing the dist/ it emitted anyway')
   }
