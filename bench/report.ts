@@ -104,7 +104,11 @@ function targets(agg: Aggregate): TargetCheck[] {
   const ratio = (w: string, other: SystemName) =>
     agg.ratios.find((r) => r.workload === w && r.base === 'brokerd-normal' && r.other === other && r.metric === 'e2eJobsPerSec')
   for (const w of ['W3b', 'W3s']) {
-    for (const [other, goal] of [['bullmq', 5], ['redis-lists', 1.5], ['beanstalkd', 1.5]] as const) {
+    for (const [other, goal] of [
+      ['bullmq', 5],
+      ['redis-lists', 1.5],
+      ['beanstalkd', 1.5],
+    ] as const) {
       const r = ratio(w, other)
       if (w === 'W3b' && other === 'beanstalkd') continue
       if (agg.status[w]?.['brokerd-normal'] === undefined || agg.status[w]?.[other] === undefined) continue
@@ -119,7 +123,11 @@ function targets(agg: Aggregate): TargetCheck[] {
   const check = (target: string, v: number | undefined, ok: (v: number) => boolean, unit: string, digits: number) =>
     // Only targets of workloads that were run on brokerd-normal (a failed cell still counts).
     agg.status[target.slice(0, 2)]?.['brokerd-normal'] !== undefined &&
-    out.push({ target, measured: v === undefined || !Number.isFinite(v) ? 'not measured' : `${fmt(v, digits)} ${unit}`, pass: v === undefined || !Number.isFinite(v) ? null : ok(v) })
+    out.push({
+      target,
+      measured: v === undefined || !Number.isFinite(v) ? 'not measured' : `${fmt(v, digits)} ${unit}`,
+      pass: v === undefined || !Number.isFinite(v) ? null : ok(v),
+    })
   check('W1 brokerd-normal p50 ≤ 0.3 ms', m('W1', 'p50'), (v) => v <= 0.3, 'ms', 3)
   check('W4 brokerd-normal all watchers ≤ 20 ms', m('W4', 'max'), (v) => v <= 20, 'ms', 2)
   check('W5 brokerd-normal restart < 3 s', m('W5', 'restartMs'), (v) => v < 3000, 'ms', 0)
@@ -141,7 +149,14 @@ function cellText(s: Spread | undefined, digits: number, runs: number): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
-  return rows.map((r) => r.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ').trimEnd()).join('\n')
+  return rows
+    .map((r) =>
+      r
+        .map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 export interface Header {
@@ -151,12 +166,20 @@ export interface Header {
   sizes: Sizes
 }
 
-export function render(h: Header, agg: Aggregate, workloads: WorkloadDef[], systems: SystemName[], info: Partial<Record<SystemName, SystemInfo>>): string {
+export function render(
+  h: Header,
+  agg: Aggregate,
+  workloads: WorkloadDef[],
+  systems: SystemName[],
+  info: Partial<Record<SystemName, SystemInfo>>,
+): string {
   const out: string[] = []
   const mc = h.machine
   out.push(`brokerd benchmark — ${h.quick ? 'QUICK (CI smoke sizes, not comparable)' : `median of ${h.runs} run(s) [min–max]`}`)
   out.push(`machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memGB} GB RAM, node ${mc.node}, ${mc.os}; load at start ${mc.loadavg}`)
-  out.push(`peers: redis ${mc.redis} (appendonly yes, appendfsync everysec, no RDB), beanstalkd ${mc.beanstalkd} (binlog -b, fsync ≤ 50 ms), bullmq ${mc.bullmq}; brokerd ${mc.brokerd}`)
+  out.push(
+    `peers: redis ${mc.redis} (appendonly yes, appendfsync everysec, no RDB), beanstalkd ${mc.beanstalkd} (binlog -b, fsync ≤ 50 ms), bullmq ${mc.bullmq}; brokerd ${mc.brokerd}`,
+  )
   out.push('semantics: ' + systems.map((s) => `${s} = ${info[s]?.semantics ?? '?'}`).join(', '))
   out.push('  (redis-lists is AT-MOST-ONCE: a job popped by BRPOP is lost if its worker dies.)')
   out.push('')
@@ -182,7 +205,14 @@ export function render(h: Header, agg: Aggregate, workloads: WorkloadDef[], syst
   }
   if (agg.targets.length) {
     out.push('TARGETS (brokerd-normal medians):')
-    out.push(indent(table([['target', 'measured', 'verdict'], ...agg.targets.map((t) => [t.target, t.measured, t.pass === null ? '–' : t.pass ? 'PASS' : 'not met'])])))
+    out.push(
+      indent(
+        table([
+          ['target', 'measured', 'verdict'],
+          ...agg.targets.map((t) => [t.target, t.measured, t.pass === null ? '–' : t.pass ? 'PASS' : 'not met']),
+        ]),
+      ),
+    )
   }
   return out.join('\n')
 }

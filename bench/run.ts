@@ -40,7 +40,9 @@ function parseCli() {
   const quick = values.quick
   const runs = values.runs ? Number(values.runs) : quick ? 1 : 3
   if (!Number.isInteger(runs) || runs < 1 || runs > 20) throw new Error(`--runs must be 1..20\n${USAGE}`)
-  const systems = (values.systems ? values.systems.split(',') : quick ? ['brokerd-normal', 'brokerd-strict'] : [...ALL_SYSTEMS]).map((s) => s.trim())
+  const systems = (values.systems ? values.systems.split(',') : quick ? ['brokerd-normal', 'brokerd-strict'] : [...ALL_SYSTEMS]).map((s) =>
+    s.trim(),
+  )
   for (const s of systems) if (!(ALL_SYSTEMS as readonly string[]).includes(s)) throw new Error(`unknown system ${s}\n${USAGE}`)
   const only = values.only?.split(',').map((s) => s.trim().toUpperCase())
   const workloads = WORKLOADS.filter((w) => !only || only.includes(w.group) || only.includes(w.id.toUpperCase()))
@@ -60,7 +62,10 @@ function machine(): Record<string, string | number> {
   }
   let brokerd = 'uncommitted checkout'
   try {
-    brokerd = execFileSync('git', ['-C', REPO_ROOT, 'describe', '--always', '--dirty'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    brokerd = execFileSync('git', ['-C', REPO_ROOT, 'describe', '--always', '--dirty'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim()
   } catch {
     /* no commits yet */
   }
@@ -70,7 +75,10 @@ function machine(): Record<string, string | number> {
     memGB: Math.round(os.totalmem() / 2 ** 30),
     node: process.version,
     os: `${os.type()} ${os.release()}`,
-    loadavg: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    loadavg: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
     ...peerVersions(),
     bullmq: pkg('bullmq'),
     ioredis: pkg('ioredis'),
@@ -101,7 +109,16 @@ async function runCell(w: WorkloadDef, system: SystemName, run: number, sizes: S
   } finally {
     await cell.teardown()
   }
-  const rec: CellRecord = { run, workload: w.id, system, status, metrics, error, notes: cell.notes.length ? cell.notes : undefined, wallMs: now() - t0 }
+  const rec: CellRecord = {
+    run,
+    workload: w.id,
+    system,
+    status,
+    metrics,
+    error,
+    notes: cell.notes.length ? cell.notes : undefined,
+    wallMs: now() - t0,
+  }
   const summary = w.metrics.map((m) => `${m.key}=${fmt(metrics[m.key], m.digits ?? 2)}`).join(' ')
   console.error(
     `[run ${run}] ${w.id.padEnd(3)} ${system.padEnd(14)} ${status.padEnd(7)} ${status === 'ok' || status === 'lost' ? summary : ''}${error ? ' — ' + error.split('\n')[0] : ''}${cell.notes.length ? ' — ' + cell.notes.join('; ') : ''} (${(rec.wallMs / 1000).toFixed(1)} s)`,
@@ -136,15 +153,24 @@ async function main(): Promise<number> {
   const records: CellRecord[] = []
   const t0 = now()
   for (let run = 1; run <= runs; run++)
-    for (const w of workloads) for (const s of systems) {
-      if (run > 1 && w.notApplicable?.(s)) continue
-      // CI must finish within a minute even when everything hangs: skip what no longer fits.
-      if (quick && now() - t0 > QUICK_BUDGET_MS) {
-        records.push({ run, workload: w.id, system: s, status: 'timeout', metrics: {}, error: 'skipped: --quick time budget used up', wallMs: 0 })
-        continue
+    for (const w of workloads)
+      for (const s of systems) {
+        if (run > 1 && w.notApplicable?.(s)) continue
+        // CI must finish within a minute even when everything hangs: skip what no longer fits.
+        if (quick && now() - t0 > QUICK_BUDGET_MS) {
+          records.push({
+            run,
+            workload: w.id,
+            system: s,
+            status: 'timeout',
+            metrics: {},
+            error: 'skipped: --quick time budget used up',
+            wallMs: 0,
+          })
+          continue
+        }
+        records.push(await runCell(w, s, run, sizes))
       }
-      records.push(await runCell(w, s, run, sizes))
-    }
 
   const agg = aggregate(records, workloads, systems, runs)
   const text = render(header, agg, workloads, systems, info)
@@ -160,7 +186,13 @@ async function main(): Promise<number> {
     argv: process.argv.slice(2),
     ...header,
     systems: info,
-    workloads: workloads.map((w) => ({ id: w.id, title: w.title, description: w.describe(sizes), metrics: w.metrics, headline: w.headline })),
+    workloads: workloads.map((w) => ({
+      id: w.id,
+      title: w.title,
+      description: w.describe(sizes),
+      metrics: w.metrics,
+      headline: w.headline,
+    })),
     cells: records,
     summary: agg.metrics,
     status: agg.status,
@@ -168,7 +200,10 @@ async function main(): Promise<number> {
     targets: agg.targets,
     table: text,
   }
-  writeFileSync(file, JSON.stringify(doc, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2))
+  writeFileSync(
+    file,
+    JSON.stringify(doc, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
+  )
   console.log(`\nresults: ${path.relative(process.cwd(), file)}`)
   if (failed.length) {
     console.error(`\n${failed.length} cell(s) did not complete cleanly:`)

@@ -238,9 +238,26 @@ export interface RedisOptions {
 export async function startRedis(o: RedisOptions): Promise<Service> {
   const port = o.port ?? (await freePort())
   const flags = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', o.dir, '--appendonly', 'yes',
-    '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no', '--protected-mode', 'no',
-    '--logfile', path.join(o.dir, 'redis.log'), '--maxclients', '10000',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    o.dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+    '--protected-mode',
+    'no',
+    '--logfile',
+    path.join(o.dir, 'redis.log'),
+    '--maxclients',
+    '10000',
   ]
   const t0 = now()
   const cp = track(spawn(REDIS_BIN, flags, { stdio: 'ignore' }))
@@ -349,7 +366,9 @@ export function peerVersions(): Record<string, string> {
     v.redis = 'missing'
   }
   try {
-    v.beanstalkd = execFileSync(BEANSTALKD_BIN, ['-v'], { encoding: 'utf8' }).trim().replace(/^beanstalkd\s*/, '')
+    v.beanstalkd = execFileSync(BEANSTALKD_BIN, ['-v'], { encoding: 'utf8' })
+      .trim()
+      .replace(/^beanstalkd\s*/, '')
   } catch {
     v.beanstalkd = 'missing'
   }

@@ -104,7 +104,8 @@ export class Broker {
         return await this.open(Math.max(100, deadline - Date.now()))
       } catch (err) {
         if (err instanceof BrokerError && (err.code === 'unauthorized' || err.code === 'unsupported_version')) throw err
-        if (Date.now() + delay >= deadline) throw new BrokerError('connection_lost', `cannot connect to ${this.url}: ${(err as Error).message}`)
+        if (Date.now() + delay >= deadline)
+          throw new BrokerError('connection_lost', `cannot connect to ${this.url}: ${(err as Error).message}`)
         await new Promise((r) => setTimeout(r, delay))
         delay = Math.min(delay * 2, 1000)
       }
@@ -379,14 +380,14 @@ export class Broker {
     const wireOpts = submitWireOpts(opts)
     const connLastJob = this.connLastJob
     const request = this.request<unknown[]>('submit', (w, rid, resend) => {
-        w.array(4).uint(Op.submitMany).uint(rid).str(queue).array(encoded.length)
-        const o = resend ? { ...wireOpts, resendAfter: connLastJob } : wireOpts
-        for (const bytes of encoded) {
-          w.array(2).bin(bytes)
-          if (o === null) w.nil()
-          else w.value(o)
-        }
-      })
+      w.array(4).uint(Op.submitMany).uint(rid).str(queue).array(encoded.length)
+      const o = resend ? { ...wireOpts, resendAfter: connLastJob } : wireOpts
+      for (const bytes of encoded) {
+        w.array(2).bin(bytes)
+        if (o === null) w.nil()
+        else w.value(o)
+      }
+    })
     // Item i is de-duplicated on re-send by sequence rid + i: keep those ids unused.
     this.reserveRids(encoded.length)
     const m = await withSignal(request, opts.signal)
@@ -443,7 +444,12 @@ export class Broker {
         kind: 'submit',
         gen: 0,
         encode(w, rid, resend) {
-          w.array(5).uint(Op.submit).uint(rid).str(queue).bin(bytes).value(resend ? { ...wireOpts, resendAfter: connLastJob } : wireOpts)
+          w.array(5)
+            .uint(Op.submit)
+            .uint(rid)
+            .str(queue)
+            .bin(bytes)
+            .value(resend ? { ...wireOpts, resendAfter: connLastJob } : wireOpts)
         },
         // Called synchronously, in frame order: `submitted`, then `snapshot` under the same rid.
         resolve: (m) => {
@@ -521,7 +527,8 @@ export class Broker {
       }
       throw new BrokerError('internal', `the watch of ${what()} ended without a terminal state`)
     } catch (err) {
-      if (timedOut) throw new BrokerError('timeout', `${last === undefined ? what() : `job ${last.id}`} did not finish within ${opts.timeoutMs} ms`)
+      if (timedOut)
+        throw new BrokerError('timeout', `${last === undefined ? what() : `job ${last.id}`} did not finish within ${opts.timeoutMs} ms`)
       throw err
     } finally {
       if (timer !== null) clearTimeout(timer)
@@ -608,7 +615,13 @@ class WatchStream {
     if (this.iterator.finished) return
     this.haveSnapshot = true
     const snap = toSnapshot(raw)
-    const ev: WatchEvent = { type: 'snapshot', state: snap.state, id: snap.id, attempt: snap.attempt, at: snap.finishedAt ?? snap.createdAt }
+    const ev: WatchEvent = {
+      type: 'snapshot',
+      state: snap.state,
+      id: snap.id,
+      attempt: snap.attempt,
+      at: snap.finishedAt ?? snap.createdAt,
+    }
     if (snap.result !== undefined) ev.result = snap.result
     if (snap.error !== undefined) ev.error = snap.error
     if (snap.progress !== undefined) ev.progress = snap.progress
@@ -661,7 +674,9 @@ class PoppedJobImpl<P> implements PoppedJob<P> {
   }
 
   async extend(ms: number): Promise<void> {
-    const m = (await this.broker.settleRequest((w, rid) => w.array(5).uint(Op.extend).uint(rid).uint(this.jobId).uint(this.attempt).uint(ms))) as unknown[]
+    const m = (await this.broker.settleRequest((w, rid) =>
+      w.array(5).uint(Op.extend).uint(rid).uint(this.jobId).uint(this.attempt).uint(ms),
+    )) as unknown[]
     this.leaseDeadline = m[2] as number
   }
 

@@ -119,7 +119,16 @@ export class WorkerImpl implements Worker {
 
   onDeliver(m: unknown[]): void {
     const leaseMs = (m[7] as number | undefined) ?? this.broker.limits.leaseMs
-    const run = new Running(this, m[2] as number, m[3] as string, decodeValue(m[4] as Uint8Array), m[5] as number, m[6] as number, leaseMs, this.broker.gen)
+    const run = new Running(
+      this,
+      m[2] as number,
+      m[3] as string,
+      decodeValue(m[4] as Uint8Array),
+      m[5] as number,
+      m[6] as number,
+      leaseMs,
+      this.broker.gen,
+    )
     this.active.set(run.jobId, run)
     if (this.extendTimer === null) this.startLeaseTimer(leaseMs)
     let outcome: unknown
@@ -141,7 +150,13 @@ export class WorkerImpl implements Worker {
       const w = this.broker.writer
       if (w !== null) {
         if (ok) w.array(5).uint(Op.ack).uint(0).uint(run.jobId).uint(run.attempt).bin(encodeValue(value))
-        else w.array(5).uint(Op.nack).uint(0).uint(run.jobId).uint(run.attempt).bin(encodeValue(errorInfo(value)))
+        else
+          w.array(5)
+            .uint(Op.nack)
+            .uint(0)
+            .uint(run.jobId)
+            .uint(run.attempt)
+            .bin(encodeValue(errorInfo(value)))
         this.broker.schedule()
       }
       this.active.delete(run.jobId)

@@ -41,7 +41,18 @@ const examples: Array<[string, VectorValue]> = [
   ['submit', [Op.submit, 2, 'emails', bin({ to: 'a@b.c' }), null]],
   ['submit with options', [Op.submit, 3, 'emails', bin({ to: 'a@b.c' }), { maxAttempts: 5, key: 'order-17', leaseMs: 60000 }]],
   ['submit re-sent after reconnect', [Op.submit, 4, 'emails', bin('x'), { resendAfter: 1200 }]],
-  ['submit_many', [Op.submitMany, 5, 'thumbs', [[bin(1), null], [bin(2), { key: 'k2' }]]]],
+  [
+    'submit_many',
+    [
+      Op.submitMany,
+      5,
+      'thumbs',
+      [
+        [bin(1), null],
+        [bin(2), { key: 'k2' }],
+      ],
+    ],
+  ],
   ['consume', [Op.consume, 6, 1, ['high', 'low'], 16, { leaseMs: 30000 }]],
   ['credit', [Op.credit, 7, 1, 32]],
   ['stop', [Op.stop, 8, 1]],
@@ -56,7 +67,10 @@ const examples: Array<[string, VectorValue]> = [
   ['get', [Op.get, 13, 1001]],
   ['stats', [Op.stats, 14, null]],
   ['ping', [Op.ping, 15]],
-  ['welcome', [Op.welcome, 1, 1, 42, { maxPayload: 1048576, maxFrame: 17891328, leaseMs: 30000, maxCredit: 100000 }, 'brokerd/0.1.0', 1200]],
+  [
+    'welcome',
+    [Op.welcome, 1, 1, 42, { maxPayload: 1048576, maxFrame: 17891328, leaseMs: 30000, maxCredit: 100000 }, 'brokerd/0.1.0', 1200],
+  ],
   ['ok', [Op.ok, 6, null]],
   ['ok with a lease deadline (uint64)', [Op.ok, 16, 1795500000000]],
   ['error', [Op.error, 2, 'payload_too_large', 'payload is 2000000 bytes; the limit is 1048576 (--max-payload)', null]],
@@ -66,7 +80,23 @@ const examples: Array<[string, VectorValue]> = [
   ['deliver', [Op.deliver, 1, 1001, 'emails', bin({ to: 'a@b.c' }), 1, 1795500030000, 30000]],
   ['popped', [Op.popped, 10, 1001, 'emails', bin({ to: 'a@b.c' }), 1, 1795500030000, 30000]],
   ['popped (timeout)', [Op.popped, 10, null]],
-  ['snapshot', [Op.snapshot, 11, { id: 1001, queue: 'emails', state: 'completed', attempt: 1, maxAttempts: 3, createdAt: 1795500000000, finishedAt: 1795500000500, result: bin({ sent: true }) }]],
+  [
+    'snapshot',
+    [
+      Op.snapshot,
+      11,
+      {
+        id: 1001,
+        queue: 'emails',
+        state: 'completed',
+        attempt: 1,
+        maxAttempts: 3,
+        createdAt: 1795500000000,
+        finishedAt: 1795500000500,
+        result: bin({ sent: true }),
+      },
+    ],
+  ],
   ['event', [Op.event, 1001, 'completed', 'completed', 1, bin({ sent: true }), 1795500000500]],
   ['event (progress)', [Op.event, 1001, 'progress', 'active', 1, bin({ pct: 50 }), 1795500000400]],
 ]

@@ -26,11 +26,17 @@ const argv = yargs(hideBin(process.argv))
   .option('lease-ms', { type: 'number', default: 30_000, describe: 'Default lease of a delivery (ms); workers extend it while they run' })
   .option('retention-ms', { type: 'number', default: 3_600_000, describe: 'How long finished jobs and their results are kept (ms)' })
   .option('auth-token', { type: 'string', describe: 'When set, every connection must present this token in hello' })
-  .option('payload-cache-mb', { type: 'number', default: 64, describe: 'Memory for queued payloads (MiB); beyond it payloads stay in SQLite until dispatch' })
+  .option('payload-cache-mb', {
+    type: 'number',
+    default: 64,
+    describe: 'Memory for queued payloads (MiB); beyond it payloads stay in SQLite until dispatch',
+  })
   .check((a) => {
     if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new Error('--port must be an integer 0-65535')
-    if (!Number.isInteger(a['max-payload']) || a['max-payload'] < 1 || a['max-payload'] > 64 * 1024 * 1024) throw new Error('--max-payload must be 1 B - 64 MiB')
-    if (!Number.isInteger(a['lease-ms']) || a['lease-ms'] < 1000 || a['lease-ms'] > 86_400_000) throw new Error('--lease-ms must be 1000-86400000')
+    if (!Number.isInteger(a['max-payload']) || a['max-payload'] < 1 || a['max-payload'] > 64 * 1024 * 1024)
+      throw new Error('--max-payload must be 1 B - 64 MiB')
+    if (!Number.isInteger(a['lease-ms']) || a['lease-ms'] < 1000 || a['lease-ms'] > 86_400_000)
+      throw new Error('--lease-ms must be 1000-86400000')
     if (!Number.isInteger(a['retention-ms']) || a['retention-ms'] < 0) throw new Error('--retention-ms must be a non-negative integer')
     if (!(a['payload-cache-mb'] >= 0)) throw new Error('--payload-cache-mb must be >= 0')
     return true

@@ -40,13 +40,18 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   try {
     store = new Store(config.data, config.durability)
   } catch (err) {
-    throw new Error(`cannot open the data file ${config.data}: ${(err as Error).message} (is another brokerd using it?)`)
+    throw new Error(`cannot open the data file ${config.data}: ${(err as Error).message} (is another brokerd using it?)`, { cause: err })
   }
   const app = createApp()
   const broker = new Broker<Session>(
     store,
     { publish: (topic, frame) => void app.publish(topic, frame, true, false) },
-    { leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxPayload: config.maxPayload, payloadCacheBytes: config.payloadCacheBytes },
+    {
+      leaseMs: config.leaseMs,
+      retentionMs: config.retentionMs,
+      maxPayload: config.maxPayload,
+      payloadCacheBytes: config.payloadCacheBytes,
+    },
     log,
   )
   const started = performance.now()
@@ -102,7 +107,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     res.cork(() => res.writeHeader('content-type', 'application/json').end(JSON.stringify({ status: broker.stopping ? 'stopping' : 'ok' })))
   })
   app.any('/*', (res) => {
-    res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'not_found', message: `WebSocket clients connect to ${WS_PATH}` })))
+    res.cork(() =>
+      res
+        .writeStatus('404 Not Found')
+        .writeHeader('content-type', 'application/json')
+        .end(JSON.stringify({ code: 'not_found', message: `WebSocket clients connect to ${WS_PATH}` })),
+    )
   })
 
   const listener = await listenWithRetry(app, config.host, config.port, log)

@@ -71,7 +71,8 @@ export class Session implements DeliveryTarget {
 
   onFrame(frame: Uint8Array, isBinary: boolean): void {
     if (this.closed) return
-    if (!isBinary) return this.reject(0, new BrokerError('bad_frame', 'text frames are not part of the protocol: send binary MessagePack frames'))
+    if (!isBinary)
+      return this.reject(0, new BrokerError('bad_frame', 'text frames are not part of the protocol: send binary MessagePack frames'))
     let messages: unknown[]
     try {
       messages = decodeFrame(frame)
@@ -91,9 +92,10 @@ export class Session implements DeliveryTarget {
       return this.reject(0, new BrokerError('bad_request', 'rid (field 1) must be an unsigned integer'))
     }
     if (!this.authed && op !== Op.hello) {
-      const err = this.config.authToken !== null
-        ? new BrokerError('unauthorized', 'send hello with the token first')
-        : new BrokerError('bad_request', 'send hello first')
+      const err =
+        this.config.authToken !== null
+          ? new BrokerError('unauthorized', 'send hello with the token first')
+          : new BrokerError('bad_request', 'send hello first')
       return this.refuse(rid, err, this.config.authToken !== null ? CloseCode.unauthorized : CloseCode.noHello)
     }
     try {
@@ -209,7 +211,11 @@ export class Session implements DeliveryTarget {
     if (this.authed) badRequest('hello was already sent on this connection')
     const version = m[2]
     if (version !== PROTOCOL_VERSION) {
-      return this.refuse(rid, new BrokerError('unsupported_version', `this broker speaks protocol version ${PROTOCOL_VERSION}`), CloseCode.unsupportedVersion)
+      return this.refuse(
+        rid,
+        new BrokerError('unsupported_version', `this broker speaks protocol version ${PROTOCOL_VERSION}`),
+        CloseCode.unsupportedVersion,
+      )
     }
     const token = m[3]
     if (this.config.authToken !== null && !(typeof token === 'string' && sameSecret(token, this.config.authToken))) {
@@ -218,8 +224,21 @@ export class Session implements DeliveryTarget {
     const client = m[4] === undefined || m[4] === null ? 0 : uintAt(m, 4, 'client')
     this.authed = true
     this.client = client !== 0 ? client : this.broker.store.newClientId()
-    const limits = { maxPayload: this.config.maxPayload, maxFrame: this.config.maxFrame, leaseMs: this.config.leaseMs, maxCredit: Limits.maxCredit }
-    this.out.array(7).uint(Op.welcome).uint(rid).uint(PROTOCOL_VERSION).uint(this.client).value(limits).str(this.config.serverName).uint(this.broker.lastJobId)
+    const limits = {
+      maxPayload: this.config.maxPayload,
+      maxFrame: this.config.maxFrame,
+      leaseMs: this.config.leaseMs,
+      maxCredit: Limits.maxCredit,
+    }
+    this.out
+      .array(7)
+      .uint(Op.welcome)
+      .uint(rid)
+      .uint(PROTOCOL_VERSION)
+      .uint(this.client)
+      .value(limits)
+      .str(this.config.serverName)
+      .uint(this.broker.lastJobId)
     this.markDirty()
   }
 
@@ -299,7 +318,11 @@ export class Session implements DeliveryTarget {
     const attempt = uintAt(m, 3, 'attempt')
     const job = this.held.get(jobId)
     if (job === undefined || job.attempts + 1 !== attempt) {
-      throw new BrokerError('lease_expired', `job ${jobId} attempt ${attempt} is not held by this connection (lease expired, settled, or never delivered here)`, jobId)
+      throw new BrokerError(
+        'lease_expired',
+        `job ${jobId} attempt ${attempt} is not held by this connection (lease expired, settled, or never delivered here)`,
+        jobId,
+      )
     }
     return job
   }
@@ -321,7 +344,12 @@ export class Session implements DeliveryTarget {
       this.pops.delete(consumer)
       w.array(8).uint(Op.popped).uint(consumer.popRid)
     } else w.array(8).uint(Op.deliver).uint(consumer.id)
-    w.uint(job.id).raw(job.actor.nameBytes).bin(payload).uint(job.attempts + 1).uint(job.leaseDeadline).uint(leaseMs)
+    w.uint(job.id)
+      .raw(job.actor.nameBytes)
+      .bin(payload)
+      .uint(job.attempts + 1)
+      .uint(job.leaseDeadline)
+      .uint(leaseMs)
     this.markDirty()
   }
 

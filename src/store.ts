@@ -105,9 +105,7 @@ export class Store {
       )
       .raw()
     this.byKey = this.db.prepare('SELECT id FROM jobs WHERE queue_id = ? AND key = ?').pluck()
-    this.byOrigin = this.db
-      .prepare('SELECT id FROM jobs WHERE id > ? AND origin_client = ? AND origin_seq = ? LIMIT 1')
-      .pluck()
+    this.byOrigin = this.db.prepare('SELECT id FROM jobs WHERE id > ? AND origin_client = ? AND origin_seq = ? LIMIT 1').pluck()
     this.jobRow = this.db.prepare(
       `SELECT j.id, q.name AS queue, coalesce(f.state, ${State.queued}) AS state, coalesce(f.attempts, j.attempts) AS attempts,
               j.max_attempts AS maxAttempts, j.created_at AS createdAt, f.finished_at AS finishedAt, f.result,
@@ -115,7 +113,9 @@ export class Store {
        FROM jobs j JOIN queues q ON q.id = j.queue_id LEFT JOIN finished f ON f.id = j.id WHERE j.id = ?`,
     )
     this.expiredStmt = this.db
-      .prepare('SELECT f.id, j.queue_id, f.state FROM finished f JOIN jobs j ON j.id = f.id WHERE f.expires_at <= ? ORDER BY f.expires_at LIMIT ?')
+      .prepare(
+        'SELECT f.id, j.queue_id, f.state FROM finished f JOIN jobs j ON j.id = f.id WHERE f.expires_at <= ? ORDER BY f.expires_at LIMIT ?',
+      )
       .raw()
     this.deleteFinished = this.db.prepare('DELETE FROM finished WHERE id = ?')
     this.deleteJob = this.db.prepare('DELETE FROM jobs WHERE id = ?')
@@ -152,8 +152,7 @@ export class Store {
 
   queues(): Map<number, string> {
     const out = new Map<number, string>()
-    for (const row of this.db.prepare('SELECT id, name FROM queues').raw().iterate() as Iterable<[number, string]>)
-      out.set(row[0], row[1])
+    for (const row of this.db.prepare('SELECT id, name FROM queues').raw().iterate() as Iterable<[number, string]>) out.set(row[0], row[1])
     return out
   }
 

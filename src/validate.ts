@@ -29,7 +29,8 @@ export function queueAt(m: unknown[], i: number, name = 'queue'): string {
 }
 
 function checkQueueName(v: string, name: string): string {
-  if (!QUEUE_NAME_RE.test(v)) badRequest(`${name} must be 1-${Limits.maxQueueName} characters of [A-Za-z0-9_.:-], got ${JSON.stringify(v.slice(0, 40))}`)
+  if (!QUEUE_NAME_RE.test(v))
+    badRequest(`${name} must be 1-${Limits.maxQueueName} characters of [A-Za-z0-9_.:-], got ${JSON.stringify(v.slice(0, 40))}`)
   return v
 }
 
@@ -55,7 +56,8 @@ export function binAt(m: unknown[], i: number, name: string, maxBytes: number, o
     badRequest(`${name} (field ${i}) is missing: send the MessagePack encoding of a value as bin`)
   }
   if (!(v instanceof Uint8Array)) badRequest(`${name} (field ${i}) must be bin (the MessagePack encoding of a value)`)
-  if (v.length > maxBytes) throw new BrokerError('payload_too_large', `${name} is ${v.length} bytes; the limit is ${maxBytes} (--max-payload)`)
+  if (v.length > maxBytes)
+    throw new BrokerError('payload_too_large', `${name} is ${v.length} bytes; the limit is ${maxBytes} (--max-payload)`)
   return v
 }
 

@@ -2,7 +2,16 @@
 // QueueEvents + job.waitUntilFinished for results, QueueEvents 'completed' for watchers.
 
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq'
-import type { BenchHandler, BenchPayload, ConsumerHandle, Endpoint, ProducerClient, SubmitHints, SystemAdapter, WatcherHandle } from '../adapter.js'
+import type {
+  BenchHandler,
+  BenchPayload,
+  ConsumerHandle,
+  Endpoint,
+  ProducerClient,
+  SubmitHints,
+  SystemAdapter,
+  WatcherHandle,
+} from '../adapter.js'
 import { now, sleep } from '../clock.js'
 
 // BullMQ requires maxRetriesPerRequest: null on connections used by workers and events.

@@ -2,7 +2,16 @@
 // pushed to a reply list per producer, PUBLISH for watchers. At-most-once: a job popped by a worker that dies is gone.
 
 import { Redis } from 'ioredis'
-import type { BenchHandler, BenchPayload, ConsumerHandle, Endpoint, ProducerClient, SubmitHints, SystemAdapter, WatcherHandle } from '../adapter.js'
+import type {
+  BenchHandler,
+  BenchPayload,
+  ConsumerHandle,
+  Endpoint,
+  ProducerClient,
+  SubmitHints,
+  SystemAdapter,
+  WatcherHandle,
+} from '../adapter.js'
 import { now } from '../clock.js'
 import { ReplyRouter } from '../reply-router.js'
 

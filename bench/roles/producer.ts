@@ -34,7 +34,9 @@ export async function sequential(a: Target & { n: number; warmup: number; timeou
  * a time and waits for each result; all clients run at once. Payload indexes: 0..clients-1 are
  * the warm-up jobs, then the measured ones.
  */
-export async function clients(a: Target & { clients: number; jobs: number; timeoutMs: number }): Promise<{ totalMs: number; latencies: number[] }> {
+export async function clients(
+  a: Target & { clients: number; jobs: number; timeoutMs: number },
+): Promise<{ totalMs: number; latencies: number[] }> {
   const adapter = await adapterFor(a.system)
   const cs = await Promise.all(Array.from({ length: a.clients }, () => adapter.connectProducer(a.endpoint)))
   try {

@@ -58,9 +58,7 @@ export async function start(a: WorkerStart): Promise<void> {
     lastReturnAt = now()
     return { ok: true, i: p.i }
   }
-  consumers = await Promise.all(
-    Array.from({ length: a.connections }, () => adapter.consume(a.endpoint, a.queue, handler, a.concurrency)),
-  )
+  consumers = await Promise.all(Array.from({ length: a.connections }, () => adapter.consume(a.endpoint, a.queue, handler, a.concurrency)))
 }
 
 /**

@@ -26,7 +26,12 @@ export const W2: WorkloadDef = {
     const { clients, jobs } = cell.sizes.w2
     const { connections, concurrency } = cell.sizes.w3
     await worker.call('worker.start', { ...t, connections, concurrency, expected: jobs + clients })
-    const r = await producer.call<{ totalMs: number; latencies: number[] }>('producer.clients', { ...t, clients, jobs, timeoutMs: cell.sizes.resultTimeoutMs })
+    const r = await producer.call<{ totalMs: number; latencies: number[] }>('producer.clients', {
+      ...t,
+      clients,
+      jobs,
+      timeoutMs: cell.sizes.resultTimeoutMs,
+    })
     await worker.call('worker.stop')
     return {
       totalMs: r.totalMs,

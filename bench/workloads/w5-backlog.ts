@@ -51,7 +51,7 @@ export const W5: WorkloadDef = {
       st = await worker.call<WorkerStats>('worker.waitDone', { timeoutMs: cell.sizes.w5TimeoutMs, count: recovered })
     } catch (e) {
       const w = await worker.call<WorkerStats>('worker.stats')
-      throw new Error(`${(e as Error).message}; handled ${w.distinct}/${n}`)
+      throw new Error(`${(e as Error).message}; handled ${w.distinct}/${n}`, { cause: e })
     }
     await worker.call('worker.stop')
     return {

@@ -367,7 +367,7 @@ export function spawnWorker(script: string, args: string[] = []): WorkerProcess 
       try {
         return await waitFor(() => messages.find(pred), timeoutMs, what)
       } catch (err) {
-        throw new Error(`${(err as Error).message}\nworker output:\n${lines.slice(-30).join('\n')}`)
+        throw new Error(`${(err as Error).message}\nworker output:\n${lines.slice(-30).join('\n')}`, { cause: err })
       }
     },
     kill9: () => killAndWait(proc),

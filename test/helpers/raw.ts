@@ -110,7 +110,7 @@ export class RawClient {
     try {
       return await waitFor(() => this.messages.slice(from).find(pred), timeoutMs, what, 5)
     } catch (err) {
-      throw new Error(`${(err as Error).message}; received so far: ${this.describe()}`)
+      throw new Error(`${(err as Error).message}; received so far: ${this.describe()}`, { cause: err })
     }
   }
 
@@ -133,7 +133,9 @@ export class RawClient {
 
   describe(): string {
     const msgs = this.messages.map((m) =>
-      JSON.stringify(m, (_k, v: unknown) => (v && typeof v === 'object' && 'type' in v && (v as { type: string }).type === 'Buffer' ? '<bin>' : v)),
+      JSON.stringify(m, (_k, v: unknown) =>
+        v && typeof v === 'object' && 'type' in v && (v as { type: string }).type === 'Buffer' ? '<bin>' : v,
+      ),
     )
     return `[${msgs.join(', ')}]${this.closeInfo ? ` closed ${this.closeInfo.code}` : ''}`
   }

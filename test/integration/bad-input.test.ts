@@ -15,9 +15,15 @@ const isError = (m: Msg) => m[0] === Op.error
  */
 async function withBystander(b: RunningBroker, abuse: () => Promise<void>): Promise<void> {
   const good = await connectClient(b.url, { token: tokenOf(b) })
-  const before = await good.submitMany('bystander', Array.from({ length: 20 }, (_, i) => ({ before: i })))
+  const before = await good.submitMany(
+    'bystander',
+    Array.from({ length: 20 }, (_, i) => ({ before: i })),
+  )
   await abuse()
-  const after = await good.submitMany('bystander', Array.from({ length: 20 }, (_, i) => ({ after: i })))
+  const after = await good.submitMany(
+    'bystander',
+    Array.from({ length: 20 }, (_, i) => ({ after: i })),
+  )
   expect(b.alive).toBe(true)
   const fresh = await connectClient(b.url, { token: tokenOf(b) })
   fresh.consume('bystander', (job) => ({ handled: job.payload }), { concurrency: 8 })
@@ -187,11 +193,17 @@ describe('bad input', () => {
 
       // through the SDK: a BrokerError with the code, and a too-large result is refused too
       const sdk = await connectClient(b.url)
-      const err = await sdk.submit('bi-big', 'x'.repeat(5_000)).then(() => null, (e: unknown) => e)
+      const err = await sdk.submit('bi-big', 'x'.repeat(5_000)).then(
+        () => null,
+        (e: unknown) => e,
+      )
       expect(err).toBeInstanceOf(BrokerError)
       expect((err as BrokerError).code).toBe('payload_too_large')
       const job = await sdk.pop('bi-big', { timeoutMs: 1_000 })
-      const ackErr = await job!.ack('y'.repeat(5_000)).then(() => null, (e: unknown) => e)
+      const ackErr = await job!.ack('y'.repeat(5_000)).then(
+        () => null,
+        (e: unknown) => e,
+      )
       expect((ackErr as BrokerError).code).toBe('payload_too_large')
       await job!.ack('fits')
       expect(await sdk.result(job!.id, { timeoutMs: 2_000 })).toBe('fits')
@@ -239,7 +251,10 @@ describe('bad input', () => {
   it('a wrong or missing token gets unauthorized and close 4001; the SDK rejects with BrokerError unauthorized', async () => {
     const b = await startBroker({ args: ['--auth-token', 's3cret'] })
     await withBystander(b, async () => {
-      for (const hello of [[Op.hello, 1, 1, 'wrong'], [Op.hello, 1, 1]] as Msg[]) {
+      for (const hello of [
+        [Op.hello, 1, 1, 'wrong'],
+        [Op.hello, 1, 1],
+      ] as Msg[]) {
         const client = await RawClient.open(b.url)
         client.send(hello)
         const closed = await client.waitClosed()
@@ -247,7 +262,10 @@ describe('bad input', () => {
         expect(client.messages.find(isError)?.slice(0, 3)).toEqual([Op.error, 1, 'unauthorized'])
         expect(client.messages.some((m) => m[0] === Op.welcome)).toBe(false)
       }
-      const err = await connectClient(b.url, { token: 'wrong', connectTimeoutMs: 3_000 }).then(() => null, (e: unknown) => e)
+      const err = await connectClient(b.url, { token: 'wrong', connectTimeoutMs: 3_000 }).then(
+        () => null,
+        (e: unknown) => e,
+      )
       expect(err).toBeInstanceOf(BrokerError)
       expect((err as BrokerError).code).toBe('unauthorized')
     })
@@ -285,14 +303,15 @@ describe('bad input', () => {
     await withBystander(b, async () => {
       // fixed seed: a failure can be replayed
       let seed = 12345
-      const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+      const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
       const clients = await Promise.all(Array.from({ length: 5 }, () => RawClient.session(b.url)))
       for (let i = 0; i < 300; i++) {
         const { client } = clients[i % clients.length]
         if (!client.isOpen) continue
         const kind = i % 3
         if (kind === 0) client.sendBytes(Buffer.from(Array.from({ length: 1 + Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256))))
-        else if (kind === 1) client.send([Math.floor(rnd() * 80), Math.floor(rnd() * 1000), rnd() < 0.5 ? 'bystander' : bin(rnd()), rnd() * 1e6])
+        else if (kind === 1)
+          client.send([Math.floor(rnd() * 80), Math.floor(rnd() * 1000), rnd() < 0.5 ? 'bystander' : bin(rnd()), rnd() * 1e6])
         else client.send([Op.ack, 0, Math.floor(rnd() * 100), 1, bin('x')], [Op.nack, 0, Math.floor(rnd() * 100), Math.floor(rnd() * 3)])
       }
       for (const { client } of clients) {

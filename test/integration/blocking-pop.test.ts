@@ -37,16 +37,30 @@ describe('blocking pop', () => {
     const b = await startBroker()
     const producer = await connectClient(b.url)
     // Lows first, so FIFO-across-queues or submit order would put them first.
-    const lows = (await producer.submitMany('bp-low', [1, 2, 3, 4, 5].map((n) => ({ q: 'low', n })))).ids
-    const highs = (await producer.submitMany('bp-high', [1, 2, 3, 4, 5].map((n) => ({ q: 'high', n })))).ids
+    const lows = (
+      await producer.submitMany(
+        'bp-low',
+        [1, 2, 3, 4, 5].map((n) => ({ q: 'low', n })),
+      )
+    ).ids
+    const highs = (
+      await producer.submitMany(
+        'bp-high',
+        [1, 2, 3, 4, 5].map((n) => ({ q: 'high', n })),
+      )
+    ).ids
 
     const workerConn = await connectClient(b.url)
     const order: string[] = []
-    workerConn.consume(['bp-high', 'bp-low'], async (job) => {
-      order.push(job.id)
-      await sleep(2)
-      return null
-    }, { concurrency: 1 })
+    workerConn.consume(
+      ['bp-high', 'bp-low'],
+      async (job) => {
+        order.push(job.id)
+        await sleep(2)
+        return null
+      },
+      { concurrency: 1 },
+    )
     await waitFor(() => order.length === 10, 10_000, 'all 10 jobs handled')
     expect(order).toEqual([...highs, ...lows])
   })
@@ -54,16 +68,25 @@ describe('blocking pop', () => {
   it('a high job submitted while lows are being worked on is taken before the remaining lows', async () => {
     const b = await startBroker()
     const producer = await connectClient(b.url)
-    const lows = (await producer.submitMany('bp2-low', Array.from({ length: 6 }, (_, n) => ({ n })))).ids
+    const lows = (
+      await producer.submitMany(
+        'bp2-low',
+        Array.from({ length: 6 }, (_, n) => ({ n })),
+      )
+    ).ids
     const workerConn = await connectClient(b.url)
     const order: string[] = []
     let highId = ''
-    workerConn.consume(['bp2-high', 'bp2-low'], async (job) => {
-      order.push(job.id)
-      if (order.length === 1) highId = (await producer.submit('bp2-high', { urgent: true })).id
-      await sleep(5)
-      return null
-    }, { concurrency: 1 })
+    workerConn.consume(
+      ['bp2-high', 'bp2-low'],
+      async (job) => {
+        order.push(job.id)
+        if (order.length === 1) highId = (await producer.submit('bp2-high', { urgent: true })).id
+        await sleep(5)
+        return null
+      },
+      { concurrency: 1 },
+    )
     await waitFor(() => order.length === 7, 10_000, 'all 7 jobs handled')
     expect(order[0]).toBe(lows[0])
     expect(order[1]).toBe(highId)

@@ -51,7 +51,14 @@ function produce(client: Client, queue: string, window: number, maxJobs: number)
 async function expectAllCompleted(client: Client, ids: string[]): Promise<void> {
   const notDone: string[] = []
   for (let i = 0; i < ids.length; i += 500) {
-    const snaps = await Promise.all(ids.slice(i, i + 500).map((id) => client.get(id).then((s) => s.state, (e: Error) => `error: ${e.message}`)))
+    const snaps = await Promise.all(
+      ids.slice(i, i + 500).map((id) =>
+        client.get(id).then(
+          (s) => s.state,
+          (e: Error) => `error: ${e.message}`,
+        ),
+      ),
+    )
     snaps.forEach((state, k) => {
       if (state !== 'completed') notDone.push(`${ids[i + k]}:${state}`)
     })
@@ -78,17 +85,24 @@ describe.each(['normal', 'strict'])('broker kill -9 (--durability %s)', (durabil
     await b.kill9()
     await producer.stop()
     const confirmed = [...producer.confirmed]
-    console.log(`[${durability}] sent ${producer.sent}, confirmed ${confirmed.length}, failed/unconfirmed ${producer.failures}, handled before crash ${handled.size}`)
+    console.log(
+      `[${durability}] sent ${producer.sent}, confirmed ${confirmed.length}, failed/unconfirmed ${producer.failures}, handled before crash ${handled.size}`,
+    )
     await Promise.all([producerConn.close(), workerConn.close()]).catch(() => {})
 
     const b2 = await b.restart()
     const checker = await connectClient(b2.url)
     const worker2 = await connectClient(b2.url)
     worker2.consume('crash-q', handler, { concurrency: 16 })
-    await waitFor(async () => {
-      const q = (await checker.stats('crash-q')).queues['crash-q']
-      return q !== undefined && q.queued === 0 && q.active === 0
-    }, 30_000, 'the queue to drain after restart', 100)
+    await waitFor(
+      async () => {
+        const q = (await checker.stats('crash-q')).queues['crash-q']
+        return q !== undefined && q.queued === 0 && q.active === 0
+      },
+      30_000,
+      'the queue to drain after restart',
+      100,
+    )
 
     const lost = confirmed.filter((id) => !handled.has(id))
     const duplicates = [...handled.values()].filter((n) => n > 1).length
@@ -105,10 +119,14 @@ describe('broker kill -9: active jobs', () => {
     const holderConn = await connectClient(b.url)
     const { ids } = await producer.submitMany('crash-active', [1, 2, 3, 4, 5])
     const heldAttempts: number[] = []
-    holderConn.consume('crash-active', async (job) => {
-      heldAttempts.push(job.attempt)
-      await new Promise(() => {}) // never settles
-    }, { concurrency: 5 })
+    holderConn.consume(
+      'crash-active',
+      async (job) => {
+        heldAttempts.push(job.attempt)
+        await new Promise(() => {}) // never settles
+      },
+      { concurrency: 5 },
+    )
     await waitFor(() => heldAttempts.length === 5, 5_000, '5 jobs active')
     for (const id of ids) expect((await producer.get(id)).state).toBe('active')
 
@@ -118,10 +136,14 @@ describe('broker kill -9: active jobs', () => {
     const c = await connectClient(b2.url)
     for (const id of ids) expect((await c.get(id)).state).toBe('queued')
     const again = new Map<string, number>()
-    c.consume('crash-active', (job) => {
-      again.set(job.id, job.attempt)
-      return 'after restart'
-    }, { concurrency: 5 })
+    c.consume(
+      'crash-active',
+      (job) => {
+        again.set(job.id, job.attempt)
+        return 'after restart'
+      },
+      { concurrency: 5 },
+    )
     await waitFor(() => again.size === 5, 5_000, 'all 5 redelivered')
     expect([...again.keys()].sort()).toEqual([...ids].sort())
     // PROTOCOL.md §6: a broker crash does not use up one of the job's attempts

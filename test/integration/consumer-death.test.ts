@@ -24,10 +24,14 @@ describe('consumer death', () => {
 
     const seen: Seen[] = []
     const survivorConn = await connectClient(b.url)
-    survivorConn.consume('cd-q', (job) => {
-      seen.push({ id: job.id, attempt: job.attempt, at: Date.now() })
-      return 'rescued'
-    }, { concurrency: 3 })
+    survivorConn.consume(
+      'cd-q',
+      (job) => {
+        seen.push({ id: job.id, attempt: job.attempt, at: Date.now() })
+        return 'rescued'
+      },
+      { concurrency: 3 },
+    )
     await waitFor(async () => (await producer.stats('cd-q')).queues['cd-q']?.consumers === 2, 5_000, 'survivor registered')
     expect(seen).toEqual([]) // nothing free to take while the doomed worker holds all three
 
@@ -66,10 +70,15 @@ describe('consumer death', () => {
     const doomed = spawnWorker('worker.mjs', [JSON.stringify({ url: b.url, queues: 'cd-last', mode: 'hang' })])
     await doomed.waitForMessage((m) => m.started === id, 10_000, 'the job to start')
     await doomed.kill9()
-    const snap = await waitFor(async () => {
-      const s = await producer.get(id)
-      return s.state === 'failed' ? s : null
-    }, 5_000, 'the job to fail', 50)
+    const snap = await waitFor(
+      async () => {
+        const s = await producer.get(id)
+        return s.state === 'failed' ? s : null
+      },
+      5_000,
+      'the job to fail',
+      50,
+    )
     expect(snap.attempt).toBe(1)
   })
 })

@@ -10,20 +10,27 @@ describe('credit', () => {
     const b = await startBroker()
     const producer = await connectClient(b.url)
     const workerConn = await connectClient(b.url)
-    await producer.submitMany('cr-200', Array.from({ length: 200 }, (_, i) => i))
+    await producer.submitMany(
+      'cr-200',
+      Array.from({ length: 200 }, (_, i) => i),
+    )
     let running = 0
     let maxRunning = 0
     let maxReported = 0
     let done = 0
-    const worker = workerConn.consume('cr-200', async () => {
-      running++
-      maxRunning = Math.max(maxRunning, running)
-      maxReported = Math.max(maxReported, worker.running)
-      await sleep(2 + Math.random() * 4)
-      running--
-      done++
-      return null
-    }, { concurrency: 4 })
+    const worker = workerConn.consume(
+      'cr-200',
+      async () => {
+        running++
+        maxRunning = Math.max(maxRunning, running)
+        maxReported = Math.max(maxReported, worker.running)
+        await sleep(2 + Math.random() * 4)
+        running--
+        done++
+        return null
+      },
+      { concurrency: 4 },
+    )
     await waitFor(() => done === 200, 30_000, 'all 200 jobs done')
     expect(maxRunning).toBeLessThanOrEqual(4)
     expect(maxReported).toBeLessThanOrEqual(4)
@@ -68,21 +75,28 @@ describe('credit', () => {
     const b = await startBroker()
     const producer = await connectClient(b.url)
     const workerConn = await connectClient(b.url)
-    await producer.submitMany('cr-set', Array.from({ length: 30 }, (_, i) => i))
+    await producer.submitMany(
+      'cr-set',
+      Array.from({ length: 30 }, (_, i) => i),
+    )
     const gates = new Map<string, Gate>()
     let running = 0
     let maxRunning = 0
     let started = 0
-    const worker = workerConn.consume('cr-set', async (job) => {
-      started++
-      running++
-      maxRunning = Math.max(maxRunning, running)
-      const g = gate()
-      gates.set(job.id, g)
-      await g.promise
-      running--
-      return null
-    }, { concurrency: 2 })
+    const worker = workerConn.consume(
+      'cr-set',
+      async (job) => {
+        started++
+        running++
+        maxRunning = Math.max(maxRunning, running)
+        const g = gate()
+        gates.set(job.id, g)
+        await g.promise
+        running--
+        return null
+      },
+      { concurrency: 2 },
+    )
 
     await waitFor(() => running === 2, 5_000, '2 handlers running')
     await sleep(300)

@@ -12,17 +12,24 @@ describe('fairness', () => {
     let done = 0
     for (let w = 0; w < 4; w++) {
       const conn = await connectClient(b.url)
-      conn.consume('fair', () => {
-        counts[w]++
-        done++
-        return null
-      }, { concurrency: 4 })
+      conn.consume(
+        'fair',
+        () => {
+          counts[w]++
+          done++
+          return null
+        },
+        { concurrency: 4 },
+      )
     }
     await waitFor(async () => (await producer.stats('fair')).queues.fair?.consumers === 4, 5_000, '4 consumers registered')
 
     // Submitted in several batches while the consumers are already parked and working.
     for (let batch = 0; batch < 8; batch++) {
-      await producer.submitMany('fair', Array.from({ length: 500 }, (_, i) => batch * 500 + i))
+      await producer.submitMany(
+        'fair',
+        Array.from({ length: 500 }, (_, i) => batch * 500 + i),
+      )
     }
     await waitFor(() => done >= 4_000, 30_000, 'all 4,000 jobs handled')
     const shares = counts.map((c) => c / 4_000)

@@ -36,7 +36,10 @@ describe('leases', () => {
     expect(await producer.result(id, { timeoutMs: 5_000 })).toBe('second try')
 
     // the first holder's lease is gone: its late ack is refused and changes nothing
-    const err = await popped!.ack('too late').then(() => null, (e: unknown) => e)
+    const err = await popped!.ack('too late').then(
+      () => null,
+      (e: unknown) => e,
+    )
     expect(err).toBeInstanceOf(BrokerError)
     expect((err as BrokerError).code).toBe('lease_expired')
     const snap = await producer.get(id)
@@ -64,14 +67,18 @@ describe('leases', () => {
     const workerConn = await connectClient(b.url)
     const seen: Seen[] = []
     const firstReleased = gate()
-    workerConn.consume('ls-noext', async (job) => {
-      seen.push({ id: job.id, attempt: job.attempt, at: Date.now() })
-      if (job.attempt === 1) {
-        await firstReleased.promise // hangs well past its lease
-        return 'first'
-      }
-      return 'second'
-    }, { concurrency: 2, leaseMs: 1_000, autoExtend: false })
+    workerConn.consume(
+      'ls-noext',
+      async (job) => {
+        seen.push({ id: job.id, attempt: job.attempt, at: Date.now() })
+        if (job.attempt === 1) {
+          await firstReleased.promise // hangs well past its lease
+          return 'first'
+        }
+        return 'second'
+      },
+      { concurrency: 2, leaseMs: 1_000, autoExtend: false },
+    )
     const { id } = await producer.submit('ls-noext', null)
     await waitFor(() => seen.length >= 2, 10_000, 'the redelivery')
     expect(seen.map((s) => s.attempt)).toEqual([1, 2])
@@ -111,11 +118,15 @@ describe('leases', () => {
     const calls: Seen[] = []
     for (let w = 0; w < 2; w++) {
       const conn = await connectClient(b.url)
-      conn.consume('ls-ext2', async (job) => {
-        calls.push({ id: job.id, attempt: job.attempt, at: Date.now() })
-        await sleep(3_000)
-        return 'done'
-      }, { leaseMs: 1_000 })
+      conn.consume(
+        'ls-ext2',
+        async (job) => {
+          calls.push({ id: job.id, attempt: job.attempt, at: Date.now() })
+          await sleep(3_000)
+          return 'done'
+        },
+        { leaseMs: 1_000 },
+      )
     }
     const { id } = await producer.submit('ls-ext2', null)
     expect(await producer.result(id, { timeoutMs: 15_000 })).toBe('done')
@@ -129,10 +140,15 @@ describe('leases', () => {
     const { id } = await c.submit('ls-last', null, { maxAttempts: 1 })
     const job = await c.pop('ls-last', { timeoutMs: 2_000 })
     expect(job?.attempt).toBe(1)
-    const snap = await waitFor(async () => {
-      const s = await c.get(id)
-      return s.state === 'failed' ? s : null
-    }, 10_000, 'the job to fail after its only lease expired', 100)
+    const snap = await waitFor(
+      async () => {
+        const s = await c.get(id)
+        return s.state === 'failed' ? s : null
+      },
+      10_000,
+      'the job to fail after its only lease expired',
+      100,
+    )
     expect(snap.attempt).toBe(1)
     expect(await c.pop('ls-last', { timeoutMs: 0 })).toBeNull()
   })
@@ -142,16 +158,20 @@ describe('leases', () => {
     const producer = await connectClient(b.url)
     const workerConn = await connectClient(b.url)
     let abortedAfterMs = -1
-    workerConn.consume('ls-signal', async (job, ctx) => {
-      if (job.attempt > 1) return 'later'
-      const t0 = Date.now()
-      await new Promise<void>((resolve) => {
-        ctx.signal.addEventListener('abort', () => resolve(), { once: true })
-        setTimeout(resolve, 8_000) // bounded
-      })
-      abortedAfterMs = ctx.signal.aborted ? Date.now() - t0 : -2
-      return 'first'
-    }, { concurrency: 2, leaseMs: 1_000, autoExtend: false })
+    workerConn.consume(
+      'ls-signal',
+      async (job, ctx) => {
+        if (job.attempt > 1) return 'later'
+        const t0 = Date.now()
+        await new Promise<void>((resolve) => {
+          ctx.signal.addEventListener('abort', () => resolve(), { once: true })
+          setTimeout(resolve, 8_000) // bounded
+        })
+        abortedAfterMs = ctx.signal.aborted ? Date.now() - t0 : -2
+        return 'first'
+      },
+      { concurrency: 2, leaseMs: 1_000, autoExtend: false },
+    )
     await producer.submit('ls-signal', null)
     await waitFor(() => abortedAfterMs !== -1, 10_000, 'the first handler to return')
     expect(abortedAfterMs).toBeGreaterThanOrEqual(0) // -2: the signal never aborted

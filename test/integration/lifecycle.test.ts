@@ -17,13 +17,20 @@ describe('lifecycle', () => {
     const b = await startBroker({ args: ['--lease-ms', '60000'] })
     const producer = await connectClient(b.url)
     const workerConn = await connectClient(b.url)
-    const { ids } = await producer.submitMany('lc-stop', Array.from({ length: 500 }, (_, i) => i))
+    const { ids } = await producer.submitMany(
+      'lc-stop',
+      Array.from({ length: 500 }, (_, i) => i),
+    )
     let handledBefore = 0
-    workerConn.consume('lc-stop', async () => {
-      await sleep(20)
-      handledBefore++
-      return 'before'
-    }, { concurrency: 4 })
+    workerConn.consume(
+      'lc-stop',
+      async () => {
+        await sleep(20)
+        handledBefore++
+        return 'before'
+      },
+      { concurrency: 4 },
+    )
     await waitFor(() => handledBefore >= 20, 10_000, 'some jobs handled')
     const code = await b.stop('SIGTERM')
     expect(code).toBe(0)

@@ -49,7 +49,12 @@ describe('SDK reconnect', () => {
     await job!.ack({ watched: 'done' })
     const { ended } = await watching
     expect(ended).toBe(true)
-    expect(events.map((e) => `${e.type}:${e.state}`)).toEqual(['snapshot:queued', 'snapshot:queued', 'active:active', 'completed:completed'])
+    expect(events.map((e) => `${e.type}:${e.state}`)).toEqual([
+      'snapshot:queued',
+      'snapshot:queued',
+      'active:active',
+      'completed:completed',
+    ])
     expect(events.at(-1)?.result).toEqual({ watched: 'done' })
   })
 
@@ -60,11 +65,15 @@ describe('SDK reconnect', () => {
     const sdk = await connectClient(relay.url, { reconnect: true, maxReconnectDelayMs: 200 })
     const attempts: number[] = []
     let releaseFirst: (() => void) | null = null
-    sdk.consume('rc-drop', async (job) => {
-      attempts.push(job.attempt)
-      if (job.attempt === 1) await new Promise<void>((r) => (releaseFirst = r))
-      return `attempt ${job.attempt}`
-    }, { concurrency: 2 }) // the orphaned first handler still holds one slot after the reconnect
+    sdk.consume(
+      'rc-drop',
+      async (job) => {
+        attempts.push(job.attempt)
+        if (job.attempt === 1) await new Promise<void>((r) => (releaseFirst = r))
+        return `attempt ${job.attempt}`
+      },
+      { concurrency: 2 },
+    ) // the orphaned first handler still holds one slot after the reconnect
     const { id } = await producer.submit('rc-drop', null)
     await waitFor(() => attempts.length === 1, 5_000, 'first delivery')
     relay.dropAll() // the network drops; broker and SDK both stay up
@@ -102,10 +111,15 @@ describe('SDK reconnect', () => {
     await sleep(200)
     const b2 = await b.restart(['--port', String(b.port)])
     expect(b2.port).toBe(b.port)
-    await waitFor(async () => {
-      await clients[0].ping()
-      return true
-    }, 10_000, 'an old client to be reconnected', 100)
+    await waitFor(
+      async () => {
+        await clients[0].ping()
+        return true
+      },
+      10_000,
+      'an old client to be reconnected',
+      100,
+    )
   })
 
   it('with reconnect: false, requests on a client whose broker died reject instead of hanging', async () => {
@@ -126,7 +140,10 @@ describe('SDK reconnect', () => {
         const p = call()
         p.catch(() => {})
         outcomes[name] = await withTimeout(
-          p.then(() => 'resolved', (e: unknown) => (e instanceof BrokerError ? `rejected ${e.code}` : `rejected ${String(e)}`)),
+          p.then(
+            () => 'resolved',
+            (e: unknown) => (e instanceof BrokerError ? `rejected ${e.code}` : `rejected ${String(e)}`),
+          ),
           3_000,
           name,
         ).catch(() => 'still pending after 3 s')

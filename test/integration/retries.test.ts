@@ -45,7 +45,10 @@ describe('retries', () => {
     expect(snap.error?.message).toBe('boom 3')
     expect(snap.finishedAt).toBeTypeOf('number')
 
-    const err = await producer.result(id, { timeoutMs: 5_000 }).then(() => null, (e: unknown) => e)
+    const err = await producer.result(id, { timeoutMs: 5_000 }).then(
+      () => null,
+      (e: unknown) => e,
+    )
     expect(err).toBeInstanceOf(JobFailedError)
     expect((err as JobFailedError).error?.message).toBe('boom 3')
     await new Promise((r) => setTimeout(r, 300))
@@ -61,7 +64,10 @@ describe('retries', () => {
       attempts.push(job.attempt)
       throw new Error('nope')
     })
-    const err = await c.result(id, { timeoutMs: 15_000 }).then(() => null, (e: unknown) => e)
+    const err = await c.result(id, { timeoutMs: 15_000 }).then(
+      () => null,
+      (e: unknown) => e,
+    )
     expect(err).toBeInstanceOf(JobFailedError)
     expect(attempts).toEqual([1, 2, 3, 4, 5])
     expect((await c.get(id)).attempt).toBe(5)
@@ -108,7 +114,10 @@ describe('retries', () => {
     expect(second?.id).toBe(id)
     expect(second?.attempt).toBe(2)
     // settling the old delivery again is refused
-    const err = await first!.ack('stale').then(() => null, (e: unknown) => e)
+    const err = await first!.ack('stale').then(
+      () => null,
+      (e: unknown) => e,
+    )
     expect((err as BrokerError).code).toBe('lease_expired')
     await second!.ack('fine')
     expect(await c.result(id, { timeoutMs: 2_000 })).toBe('fine')
@@ -118,9 +127,13 @@ describe('retries', () => {
     const b = await startBroker()
     const c = await connectClient(b.url)
     const { ids } = await c.submitMany('rt-stats', [1, 2], { maxAttempts: 1 })
-    c.consume('rt-stats', () => {
-      throw new Error('x')
-    }, { concurrency: 2 })
+    c.consume(
+      'rt-stats',
+      () => {
+        throw new Error('x')
+      },
+      { concurrency: 2 },
+    )
     await waitFor(async () => (await c.stats('rt-stats')).queues['rt-stats']?.failed === 2, 10_000, '2 failed in stats', 50)
     for (const id of ids) expect((await c.get(id)).state).toBe('failed')
   })

@@ -9,10 +9,14 @@ describe('stats', () => {
   it('counts completed and failed jobs, keeps the counts across a restart, and drops them after purge', async () => {
     const b = await startBroker({ args: ['--retention-ms', '3000'] })
     const c = await connectClient(b.url)
-    c.consume('st', (job) => {
-      if (job.payload === 'bad') throw new Error('bad')
-      return 'ok'
-    }, { concurrency: 4 })
+    c.consume(
+      'st',
+      (job) => {
+        if (job.payload === 'bad') throw new Error('bad')
+        return 'ok'
+      },
+      { concurrency: 4 },
+    )
     const runs = ['a', 'b', 'c', 'bad'].map((p) => c.run('st', p, { maxAttempts: 1, timeoutMs: 5_000 }).catch(() => 'failed'))
     expect(await Promise.all(runs)).toEqual(['ok', 'ok', 'ok', 'failed'])
     expect((await c.stats('st')).queues.st).toMatchObject({ queued: 0, active: 0, consumers: 1, completed: 3, failed: 1 })
@@ -24,10 +28,14 @@ describe('stats', () => {
     // Purge may already have begun if the restart was slow; otherwise the counts are unchanged.
     expect(after.completed + after.failed).toBeLessThanOrEqual(4)
     if (after.completed + after.failed === 4) expect(after).toMatchObject({ completed: 3, failed: 1, consumers: 0 })
-    await waitFor(async () => {
-      const q = (await c2.stats('st')).queues.st
-      return q.completed === 0 && q.failed === 0
-    }, 10_000, 'retention purge to reach the counts')
+    await waitFor(
+      async () => {
+        const q = (await c2.stats('st')).queues.st
+        return q.completed === 0 && q.failed === 0
+      },
+      10_000,
+      'retention purge to reach the counts',
+    )
   })
 
   it('an unknown queue is simply absent', async () => {

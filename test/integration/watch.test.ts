@@ -67,10 +67,16 @@ describe('watch', () => {
   it('watching an unknown job id fails with not_found (get too)', async () => {
     const b = await startBroker()
     const c = await connectClient(b.url)
-    const err = await collect(c.watch('987654321'), { timeoutMs: 5_000 }).then(() => null, (e: unknown) => e)
+    const err = await collect(c.watch('987654321'), { timeoutMs: 5_000 }).then(
+      () => null,
+      (e: unknown) => e,
+    )
     expect(err).toBeInstanceOf(BrokerError)
     expect((err as BrokerError).code).toBe('not_found')
-    const err2 = await c.get('987654321').then(() => null, (e: unknown) => e)
+    const err2 = await c.get('987654321').then(
+      () => null,
+      (e: unknown) => e,
+    )
     expect((err2 as BrokerError).code).toBe('not_found')
   })
 
@@ -140,8 +146,11 @@ describe('watch', () => {
     for (const { items, ended } of await Promise.all(runs)) {
       expect(ended).toBe(true)
       expect(items[0].type).toBe('snapshot')
-      const start = items[0].state === 'completed' ? 60 : (items[0].progress as number | undefined) ?? 0
-      const later = items.slice(1).filter((e) => e.type === 'progress').map((e) => e.progress as number)
+      const start = items[0].state === 'completed' ? 60 : ((items[0].progress as number | undefined) ?? 0)
+      const later = items
+        .slice(1)
+        .filter((e) => e.type === 'progress')
+        .map((e) => e.progress as number)
       expect(later).toEqual(Array.from({ length: 60 - start }, (_, i) => start + 1 + i))
       expect(items.at(-1)?.type === 'completed' || items[0].state === 'completed').toBe(true)
     }
@@ -161,14 +170,21 @@ describe('watch', () => {
 
     // the broker purges periodically: ask with a generous bound
     const err = await waitFor(
-      async () => c.get(id).then(() => null, (e: unknown) => e as BrokerError),
+      async () =>
+        c.get(id).then(
+          () => null,
+          (e: unknown) => e as BrokerError,
+        ),
       30_000,
       'the finished job to be purged',
       250,
     )
     expect(err.code).toBe('not_found')
     expect(Date.now() - tDone).toBeGreaterThanOrEqual(1_400)
-    const werr = await collect(c.watch(id), { timeoutMs: 5_000 }).then(() => null, (e: unknown) => e)
+    const werr = await collect(c.watch(id), { timeoutMs: 5_000 }).then(
+      () => null,
+      (e: unknown) => e,
+    )
     expect((werr as BrokerError).code).toBe('not_found')
   })
 
@@ -178,7 +194,16 @@ describe('watch', () => {
     const { id: longId } = await c.submit('w-ret2', 'long', { retentionMs: 60_000 })
     const { id: shortId } = await c.submit('w-ret2', 'short')
     for (let i = 0; i < 2; i++) await (await c.pop('w-ret2', { timeoutMs: 2_000 }))!.ack('r')
-    await waitFor(async () => c.get(shortId).then(() => false, (e: BrokerError) => e.code === 'not_found'), 30_000, 'short job purged', 250)
+    await waitFor(
+      async () =>
+        c.get(shortId).then(
+          () => false,
+          (e: BrokerError) => e.code === 'not_found',
+        ),
+      30_000,
+      'short job purged',
+      250,
+    )
     expect((await c.get(longId)).state).toBe('completed')
   })
 
@@ -197,7 +222,10 @@ describe('watch', () => {
     await sleep(100)
     const afterSnapshot = watcher.messages.slice(watcher.messages.findIndex((m) => m[0] === Op.snapshot) + 1)
     // every message is an event array; no stray scalars from a corrupted frame
-    expect(afterSnapshot.every((m) => Array.isArray(m) && m[0] === Op.event), watcher.describe()).toBe(true)
+    expect(
+      afterSnapshot.every((m) => Array.isArray(m) && m[0] === Op.event),
+      watcher.describe(),
+    ).toBe(true)
     expect(afterSnapshot.map((m) => `${m[2]}:${m[3]}:${m[4]}`)).toEqual(['active:active:1', 'retrying:queued:1', 'active:active:2'])
   })
 })

@@ -40,8 +40,17 @@ describe('protocol test vectors (protocol/vectors/v1.json)', () => {
 describe('FrameWriter', () => {
   it('writes every unsigned integer size in its shortest form and reads it back', () => {
     const cases: Array<[number, number]> = [
-      [0, 1], [127, 1], [128, 2], [255, 2], [256, 3], [65535, 3], [65536, 5],
-      [2 ** 32 - 1, 5], [2 ** 32, 9], [1795500000000, 9], [Number.MAX_SAFE_INTEGER, 9],
+      [0, 1],
+      [127, 1],
+      [128, 2],
+      [255, 2],
+      [256, 3],
+      [65535, 3],
+      [65536, 5],
+      [2 ** 32 - 1, 5],
+      [2 ** 32, 9],
+      [1795500000000, 9],
+      [Number.MAX_SAFE_INTEGER, 9],
     ]
     for (const [n, size] of cases) {
       const w = new FrameWriter(1)
@@ -53,7 +62,21 @@ describe('FrameWriter', () => {
   })
 
   it('writes strings of every header size and any UTF-8, including lone surrogates', () => {
-    const strings = ['', 'a', 'é', '€', '😀', 'a'.repeat(31), 'a'.repeat(32), 'é'.repeat(200), 'x'.repeat(65535), 'y'.repeat(70000), '\ud800x', 'a\udc00', '\ud83dé']
+    const strings = [
+      '',
+      'a',
+      'é',
+      '€',
+      '😀',
+      'a'.repeat(31),
+      'a'.repeat(32),
+      'é'.repeat(200),
+      'x'.repeat(65535),
+      'y'.repeat(70000),
+      '\ud800x',
+      'a\udc00',
+      '\ud83dé',
+    ]
     for (const s of strings) {
       expect(utf8Length(s), JSON.stringify(s.slice(0, 8))).toBe(Buffer.byteLength(s))
       const w = new FrameWriter(4)

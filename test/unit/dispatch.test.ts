@@ -25,10 +25,21 @@ class Recorder implements DeliveryTarget, FlushTarget {
 
 function setup(opts: { leaseMs?: number } = {}) {
   const store = new Store(':memory:', 'normal')
-  const broker = new Broker<Recorder>(store, { publish() {} }, { leaseMs: opts.leaseMs ?? 30_000, retentionMs: 60_000, maxPayload: 1 << 20, payloadCacheBytes: 1 << 20 }, pino({ level: 'silent' }))
+  const broker = new Broker<Recorder>(
+    store,
+    { publish() {} },
+    { leaseMs: opts.leaseMs ?? 30_000, retentionMs: 60_000, maxPayload: 1 << 20, payloadCacheBytes: 1 << 20 },
+    pino({ level: 'silent' }),
+  )
   const submit = (queue: string, text: string) => broker.submit(queue, Buffer.from(text), DEFAULT_SUBMIT, 1, 0).id
   const consumer = (target: Recorder, queues: string[], credit: number, id = 1) => {
-    const c = new Consumer(id, target, queues.map((q) => broker.actor(q)), credit, opts.leaseMs ?? 30_000)
+    const c = new Consumer(
+      id,
+      target,
+      queues.map((q) => broker.actor(q)),
+      credit,
+      opts.leaseMs ?? 30_000,
+    )
     broker.serve(c)
     return c
   }
@@ -131,7 +142,12 @@ describe('dispatch', () => {
 
   it('payloads beyond the cache budget stay in the store and are read back at dispatch', () => {
     const store = new Store(':memory:', 'normal')
-    const broker = new Broker<Recorder>(store, { publish() {} }, { leaseMs: 30_000, retentionMs: 60_000, maxPayload: 1 << 20, payloadCacheBytes: 10 }, pino({ level: 'silent' }))
+    const broker = new Broker<Recorder>(
+      store,
+      { publish() {} },
+      { leaseMs: 30_000, retentionMs: 60_000, maxPayload: 1 << 20, payloadCacheBytes: 10 },
+      pino({ level: 'silent' }),
+    )
     for (let i = 0; i < 5; i++) broker.submit('q', Buffer.from(`payload-${i}`), DEFAULT_SUBMIT, 1, 0)
     const w = new Recorder()
     broker.serve(new Consumer(1, w, [broker.actor('q')], 5, 30_000))
