@@ -373,18 +373,30 @@ export class Broker {
     )
   }
 
-  /** Submits many jobs to one queue in one atomic request (all stored, or none). */
-  async submitMany<P = unknown>(queue: string, payloads: P[], opts: SubmitOptions = {}): Promise<{ ids: string[]; duplicates: boolean[] }> {
+  /**
+   * Submits many jobs to one queue in one atomic request (all stored, or none). `opts` apply to
+   * every job, except idempotency keys: `keys[i]` is job i's.
+   */
+  async submitMany<P = unknown>(
+    queue: string,
+    payloads: P[],
+    opts: Omit<SubmitOptions, 'key'> & { keys?: string[] } = {},
+  ): Promise<{ ids: string[]; duplicates: boolean[] }> {
+    if ((opts as SubmitOptions).key !== undefined) throw new BrokerError('bad_request', 'submitMany takes one key per job: { keys: [...] }')
+    if (opts.keys !== undefined && opts.keys.length !== payloads.length)
+      throw new BrokerError('bad_request', `submitMany got ${opts.keys.length} keys for ${payloads.length} jobs`)
     if (payloads.length === 0) return { ids: [], duplicates: [] }
     const encoded = payloads.map((p) => encodeValue(p))
+    const keys = opts.keys
     const wireOpts = submitWireOpts(opts)
     const connLastJob = this.connLastJob
     const request = this.request<unknown[]>('submit', (w, rid, resend) => {
       w.array(4).uint(Op.submitMany).uint(rid).str(queue).array(encoded.length)
       const o = resend ? { ...wireOpts, resendAfter: connLastJob } : wireOpts
-      for (const bytes of encoded) {
-        w.array(2).bin(bytes)
-        if (o === null) w.nil()
+      for (let i = 0; i < encoded.length; i++) {
+        w.array(2).bin(encoded[i])
+        if (keys !== undefined) w.value({ ...o, key: keys[i] })
+        else if (o === null) w.nil()
         else w.value(o)
       }
     })

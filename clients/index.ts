@@ -3,4 +3,5 @@
 
 export { connect, Broker, JobFailedError } from './client.js'
 export { BrokerError } from '../protocol/errors.js'
+export { UnrecoverableError } from './worker.js'
 export type * from './types.js'

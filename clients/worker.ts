@@ -8,6 +8,15 @@ import type { Broker } from './client.js'
 import { errorInfo } from './client.js'
 import type { ConsumeOptions, Handler, Job, JobContext, Worker } from './types.js'
 
+/**
+ * Thrown by a handler (or any error with `retry = false`): the job ends `failed` now, without
+ * using its remaining attempts (a bad input will not get better by running it again).
+ */
+export class UnrecoverableError extends Error {
+  override readonly name = 'UnrecoverableError'
+  readonly retry = false
+}
+
 /** One running handler. */
 class Running implements Job, JobContext {
   readonly id: string
@@ -150,13 +159,17 @@ export class WorkerImpl implements Worker {
       const w = this.broker.writer
       if (w !== null) {
         if (ok) w.array(5).uint(Op.ack).uint(0).uint(run.jobId).uint(run.attempt).bin(encodeValue(value))
-        else
-          w.array(5)
+        else {
+          w.array(6)
             .uint(Op.nack)
             .uint(0)
             .uint(run.jobId)
             .uint(run.attempt)
             .bin(encodeValue(errorInfo(value)))
+          // A thrown UnrecoverableError (or any error with retry = false) fails the job at once.
+          if ((value as { retry?: unknown } | null)?.retry === false) w.map(1).str('retry').bool(false)
+          else w.nil()
+        }
         this.broker.schedule()
       }
       this.active.delete(run.jobId)

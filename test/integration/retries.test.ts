@@ -2,7 +2,7 @@
 // until maxAttempts deliveries failed, then ends `failed` with the last error and is kept.
 
 import { describe, expect, it } from 'vitest'
-import { BrokerError, JobFailedError } from '../../clients/index.js'
+import { BrokerError, JobFailedError, UnrecoverableError } from '../../clients/index.js'
 import type { WatchEvent } from '../../clients/types.js'
 import { collect, connectClient, startBroker, waitFor } from '../helpers/broker.js'
 
@@ -136,5 +136,46 @@ describe('retries', () => {
     )
     await waitFor(async () => (await c.stats('rt-stats')).queues['rt-stats']?.failed === 2, 10_000, '2 failed in stats', 50)
     for (const id of ids) expect((await c.get(id)).state).toBe('failed')
+  })
+})
+
+describe('failing a job without retry', () => {
+  it('a handler that throws UnrecoverableError fails the job at once, attempts left or not', async () => {
+    const b = await startBroker()
+    const c = await connectClient(b.url)
+    let calls = 0
+    c.consume('nr-q', () => {
+      calls++
+      throw new UnrecoverableError('the address does not exist')
+    })
+    const err = await c.run('nr-q', 1, { maxAttempts: 5, timeoutMs: 5_000 }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(JobFailedError)
+    expect((err as JobFailedError).error?.message).toBe('the address does not exist')
+    expect(calls).toBe(1)
+  })
+
+  it('any thrown error with retry = false does the same', async () => {
+    const b = await startBroker()
+    const c = await connectClient(b.url)
+    c.consume('nr-q2', () => {
+      throw Object.assign(new Error('bad input'), { retry: false })
+    })
+    const { id } = await c.submit('nr-q2', 1, { maxAttempts: 3 })
+    await expect(c.result(id, { timeoutMs: 5_000 })).rejects.toBeInstanceOf(JobFailedError)
+    expect((await c.get(id)).attempt).toBe(1)
+  })
+})
+
+describe('submitMany keys', () => {
+  it('takes one idempotency key per job and refuses a single shared key', async () => {
+    const b = await startBroker()
+    const c = await connectClient(b.url)
+    const first = await c.submitMany('km-q', ['a', 'b'], { keys: ['k-a', 'k-b'] })
+    expect(first.duplicates).toEqual([false, false])
+    const again = await c.submitMany('km-q', ['a', 'b', 'c'], { keys: ['k-a', 'k-b', 'k-c'] })
+    expect(again.ids.slice(0, 2)).toEqual(first.ids)
+    expect(again.duplicates).toEqual([true, true, false])
+    await expect(c.submitMany('km-q', ['x'], { key: 'shared' } as never)).rejects.toMatchObject({ code: 'bad_request' })
+    await expect(c.submitMany('km-q', ['x', 'y'], { keys: ['only-one'] })).rejects.toMatchObject({ code: 'bad_request' })
   })
 })
