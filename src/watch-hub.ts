@@ -1,7 +1,8 @@
 // Job watchers: who watches which job, and the events waiting for the turn's commit. Events are
 // published (uWS native pub/sub, topic per job) only after the commit; new watches get their
 // snapshot after this turn's events went out, then join the topic, so none falls between the
-// two and none is sent twice. A terminal event ends every watch of the job.
+// two and none is sent twice. A terminal event ends every watch of the job. Widely watched jobs
+// hold non-terminal events a few ms so that a quick job costs one fan-out, not one per event.
 
 import { FrameWriter } from '../protocol/codec.js'
 import { Op } from '../protocol/ops.js'
@@ -26,6 +27,27 @@ export const jobTopic = (id: number): string => 'j/' + id
 /** How long sockets stay on the topic of an ended job (uWS must have drained its last event). */
 export const ENDED_GRACE_MS = 5_000
 
+/** Jobs with at least this many watchers batch their non-terminal events for up to HOLD_MS. */
+export const HOLD_MIN_WATCHERS = 32
+export const HOLD_MS = 5
+
+interface HeldEvents {
+  topic: string
+  frames: Uint8Array[]
+}
+
+function concat(frames: Uint8Array[]): Uint8Array {
+  let n = 0
+  for (const f of frames) n += f.length
+  const out = new Uint8Array(n)
+  let at = 0
+  for (const f of frames) {
+    out.set(f, at)
+    at += f.length
+  }
+  return out
+}
+
 interface PendingWatch<W> {
   watcher: W
   rid: number
@@ -38,6 +60,9 @@ export class WatchHub<W extends Watcher = Watcher> {
   private readonly newWatches: Array<PendingWatch<W>> = []
   private readonly writer = new FrameWriter(256)
   private readonly ended: Array<{ topic: string; jobId: number; watchers: Set<W>; at: number }> = []
+  /** Non-terminal events of widely watched jobs, waiting up to HOLD_MS to share one fan-out. */
+  private readonly held = new Map<number, HeldEvents>()
+  private holdTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(private readonly publisher: Publisher) {}
 
@@ -74,16 +99,50 @@ export class WatchHub<W extends Watcher = Watcher> {
   flush(answer: (watcher: W, rid: number, jobId: number) => boolean): void {
     for (let i = 0; i < this.events.length; i++) {
       const ev = this.events[i]
-      this.publisher.publish(ev.topic, ev.frame)
+      const held = this.held.get(ev.jobId)
+      if (!ev.terminal && (held !== undefined || (this.watchers.get(ev.jobId)?.size ?? 0) >= HOLD_MIN_WATCHERS)) {
+        this.hold(ev.jobId, ev.topic, ev.frame, held)
+        continue
+      }
+      this.publish(ev.jobId, ev.topic, ev.frame, held)
       if (ev.terminal) this.endJob(ev.jobId, ev.topic)
     }
     this.events.length = 0
     for (let i = 0; i < this.newWatches.length; i++) {
       const { watcher, rid, jobId } = this.newWatches[i]
       if (watcher.closed) continue
+      // Held events go out first: the snapshot includes them, the new watcher must not get them.
+      const held = this.held.get(jobId)
+      if (held !== undefined) this.publish(jobId, held.topic, null, held)
       if (answer(watcher, rid, jobId)) this.add(watcher, jobId)
     }
     this.newWatches.length = 0
+  }
+
+  /** Publishes the job's held events (if any) and `frame` as one message per subscriber. */
+  private publish(jobId: number, topic: string, frame: Uint8Array | null, held: HeldEvents | undefined): void {
+    if (held === undefined) {
+      if (frame !== null) this.publisher.publish(topic, frame)
+      return
+    }
+    this.held.delete(jobId)
+    if (frame !== null) held.frames.push(frame)
+    this.publisher.publish(topic, held.frames.length === 1 ? held.frames[0] : concat(held.frames))
+  }
+
+  /**
+   * Holds a non-terminal event of a widely watched job for up to HOLD_MS: a job that finishes
+   * within it costs one fan-out (one write per subscriber) instead of one per event.
+   */
+  private hold(jobId: number, topic: string, frame: Uint8Array, held: HeldEvents | undefined): void {
+    if (held === undefined) this.held.set(jobId, { topic, frames: [frame] })
+    else held.frames.push(frame)
+    this.holdTimer ??= setTimeout(this.releaseHeld, HOLD_MS)
+  }
+
+  private readonly releaseHeld = (): void => {
+    this.holdTimer = null
+    for (const [jobId, held] of this.held) this.publish(jobId, held.topic, null, held)
   }
 
   private add(watcher: W, jobId: number): void {
