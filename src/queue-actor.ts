@@ -16,23 +16,14 @@ import { encodeStr } from '../protocol/codec.js'
 export const JOB_OVERHEAD = 256
 
 // Incoming bytes are views of a frame that is only valid during its callback, so what is kept is
-// copied: small values into shared 64 KiB slabs (one allocation per slab, not per job).
-const SLAB_SIZE = 64 * 1024
-const SLAB_MAX_ITEM = 4 * 1024
-let slab = new Uint8Array(SLAB_SIZE)
-let slabPos = 0
+// copied. Cached payloads go into slabs owned by their queue: a queue's payloads leave in FIFO
+// order, so its slabs are freed in order too (a shared slab could be pinned by one stalled job).
+const SLAB_SIZE = 16 * 1024
+const SLAB_MAX_ITEM = 1024
 
-function keep(bytes: Uint8Array): Uint8Array {
-  const n = bytes.length
-  if (n > SLAB_MAX_ITEM) return Uint8Array.prototype.slice.call(bytes) as Uint8Array
-  if (slabPos + n > SLAB_SIZE) {
-    slab = new Uint8Array(SLAB_SIZE)
-    slabPos = 0
-  }
-  const out = slab.subarray(slabPos, slabPos + n)
-  out.set(bytes)
-  slabPos = (slabPos + n + 7) & ~7
-  return out
+/** A copy that owns its memory (for values that live long, e.g. progress). */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes) as Uint8Array
 }
 
 /** What an actor uses from the broker around it (injected; see Broker). */
@@ -55,6 +46,8 @@ export class QueueActor {
   private readonly ready = new Deque<JobRef | number>(1024)
   private readonly waiting = new Deque<Consumer>(16)
   private readonly leased = new Map<number, JobRef>()
+  private slab: Uint8Array | null = null
+  private slabPos = 0
   consumers = 0
   /** Finished jobs still retained in the store (loaded at start, kept up to date; for stats). */
   completed = 0
@@ -98,7 +91,7 @@ export class QueueActor {
       return
     }
     if (payload !== null && this.ctx.cacheTake(payload.length + JOB_OVERHEAD)) {
-      job.payload = keep(payload)
+      job.payload = this.keep(payload)
       this.ready.push(job)
     } else this.ready.push(job.id) // the store has everything; JobRef is rebuilt at dispatch
   }
@@ -111,11 +104,28 @@ export class QueueActor {
     if (consumer.ready) this.park(consumer, consumer.actors.indexOf(this))
   }
 
+  /** Copies a payload to keep it while the job waits: small ones into this queue's slab. */
+  private keep(bytes: Uint8Array): Uint8Array {
+    const n = bytes.length
+    if (n > SLAB_MAX_ITEM) return copyOf(bytes)
+    if (this.slab === null || this.slabPos + n > SLAB_SIZE) {
+      this.slab = new Uint8Array(SLAB_SIZE)
+      this.slabPos = 0
+    }
+    const out = this.slab.subarray(this.slabPos, this.slabPos + n)
+    out.set(bytes)
+    this.slabPos = (this.slabPos + n + 7) & ~7
+    return out
+  }
+
   /** Delivers ready jobs to `consumer` while it has credit; returns whether it still has some. */
   pull(consumer: Consumer): boolean {
     while (consumer.ready) {
       const item = this.ready.shift()
-      if (item === undefined) return true
+      if (item === undefined) {
+        this.slab = null // an idle queue holds no slab; the next cached payload starts a new one
+        return true
+      }
       const job = typeof item === 'number' ? this.load(item) : item
       if (job !== null) this.dispatch(job, consumer, null)
     }
@@ -229,7 +239,7 @@ export class QueueActor {
 
   progress(job: JobRef, value: Uint8Array): void {
     const tr = this.step(job, 'progress')
-    job.progress = keep(value)
+    job.progress = copyOf(value)
     this.ctx.emit(job, tr.event as EventType, job.progress)
   }
 
