@@ -103,7 +103,13 @@ export class Session implements DeliveryTarget {
     } catch (err) {
       if (err instanceof BrokerError) return this.reject(rid, err)
       this.log.error({ err, op, remote: this.remote }, 'internal error while handling a request')
-      this.reject(rid, new BrokerError('internal', 'the broker failed to handle this request; it was not applied'))
+      this.reject(
+        rid,
+        new BrokerError(
+          'internal',
+          'the broker failed on this request (a bug, logged): its effect is unknown; use get/stats to check, or retry with an idempotency key',
+        ),
+      )
     }
   }
 
