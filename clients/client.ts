@@ -37,6 +37,12 @@ export class JobFailedError extends Error {
   }
 }
 
+/**
+ * What happens to a pending request when the connection drops: `submit` is re-sent marked
+ * `resendAfter` (the broker de-duplicates it); `idempotent` (get, stats, pop, ping) is re-sent as
+ * is; `settle` (ack/nack/extend/progress of a popped job) fails, its lease went with the
+ * connection; `internal` and `watch` are dropped: workers and watch streams re-register themselves.
+ */
 type Kind = 'submit' | 'idempotent' | 'settle' | 'internal' | 'watch'
 
 interface Pending {
