@@ -80,6 +80,14 @@ export class Session implements DeliveryTarget {
       return this.reject(0, new BrokerError('bad_frame', `the frame is not a sequence of MessagePack values (${(err as Error).message})`))
     }
     for (let i = 0; i < messages.length && !this.closed; i++) this.onMessage(messages[i])
+    // Buffered job rows point into this frame, which uWS reuses after the callback: write them now.
+    try {
+      this.broker.store.flushInserts()
+    } catch (err) {
+      // Crash-only, as for a failed commit: nothing of this turn has been sent yet.
+      this.log.fatal({ err }, 'writing jobs failed; exiting so that a restart recovers from the store')
+      process.exit(70)
+    }
   }
 
   private onMessage(m: unknown): void {

