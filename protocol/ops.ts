@@ -51,7 +51,6 @@ export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode]
 /** WebSocket close codes the broker uses. */
 export const CloseCode = {
   goingAway: 1001,
-  tooBig: 1009,
   unauthorized: 4001,
   noHello: 4002,
   unsupportedVersion: 4003,

@@ -8,7 +8,7 @@ import { JobRef } from './job.js'
 import type { Consumer } from './consumer.js'
 import { Store } from './store.js'
 import { WatchHub, type Publisher, type Watcher } from './watch-hub.js'
-import { State, type EventType } from './lifecycle.js'
+import { State, isTerminal, type EventType } from './lifecycle.js'
 import { BrokerError } from '../protocol/errors.js'
 import { encodeValue } from '../protocol/codec.js'
 import { STATE_NAMES } from '../protocol/ops.js'
@@ -16,7 +16,6 @@ import { STATE_NAMES } from '../protocol/ops.js'
 export interface BrokerOptions {
   leaseMs: number
   retentionMs: number
-  maxPayload: number
   /** Bytes of queued payloads kept in memory; the rest is read from the store at dispatch. */
   payloadCacheBytes: number
 }
@@ -53,7 +52,6 @@ export const CONSUMER_LOST = encodeValue({ name: 'ConsumerLost', message: 'the c
 
 export class Broker<S extends FlushTarget = FlushTarget> implements ActorContext {
   readonly hub: WatchHub<S>
-  readonly defaultLeaseMs: number
   readonly defaultRetentionMs: number
   private readonly byName = new Map<string, QueueActor>()
   private readonly byId = new Map<number, QueueActor>()
@@ -72,7 +70,6 @@ export class Broker<S extends FlushTarget = FlushTarget> implements ActorContext
     private readonly log: Logger,
   ) {
     this.hub = new WatchHub<S>(publisher)
-    this.defaultLeaseMs = opts.leaseMs
     this.defaultRetentionMs = opts.retentionMs
     this.lastJob = store.lastJobId()
     store.onWrite = () => this.scheduleFlush()
@@ -89,12 +86,7 @@ export class Broker<S extends FlushTarget = FlushTarget> implements ActorContext
       actor.restore(id)
       jobs++
     }
-    for (const [queueId, state, count] of this.store.finishedCounts()) {
-      const a = this.byId.get(queueId)
-      if (a === undefined) continue
-      if (state === State.completed) a.completed = count
-      else a.failed = count
-    }
+    for (const [queueId, state, count] of this.store.finishedCounts()) this.byId.get(queueId)?.countFinished(state, count)
     return { jobs, queues: this.byId.size }
   }
 
@@ -111,10 +103,6 @@ export class Broker<S extends FlushTarget = FlushTarget> implements ActorContext
 
   actor(name: string): QueueActor {
     return this.byName.get(name) ?? this.addActor(this.store.createQueue(name), name)
-  }
-
-  existingActor(name: string): QueueActor | undefined {
-    return this.byName.get(name)
   }
 
   /** Stores a job in this turn's transaction and hands it to its queue. */
@@ -145,9 +133,8 @@ export class Broker<S extends FlushTarget = FlushTarget> implements ActorContext
 
   emit(job: JobRef, type: EventType, data: Uint8Array | null): void {
     if (!this.hub.isWatched(job.id)) return
-    const active = job.state === State.active
-    const terminal = job.state === State.completed || job.state === State.failed
-    this.hub.emit(job.id, type, STATE_NAMES[job.state], active ? job.attempts + 1 : job.attempts, data, terminal)
+    const attempt = job.state === State.active ? job.attempts + 1 : job.attempts
+    this.hub.emit(job.id, type, STATE_NAMES[job.state], attempt, data, isTerminal(job.state))
     this.scheduleFlush()
   }
 
@@ -249,12 +236,7 @@ export class Broker<S extends FlushTarget = FlushTarget> implements ActorContext
     this.timers.push(
       setInterval(() => {
         const purged = this.store.purge(Date.now(), 10_000, this.lastJob)
-        for (const [queueId, state] of purged) {
-          const a = this.byId.get(queueId)
-          if (a === undefined) continue
-          if (state === State.completed) a.completed--
-          else a.failed--
-        }
+        for (const [queueId, state] of purged) this.byId.get(queueId)?.countFinished(state, -1)
         if (purged.length > 0) this.log.debug({ purged: purged.length }, 'purged finished jobs past their retention')
       }, purgeEvery),
     )

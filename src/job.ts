@@ -13,8 +13,6 @@ export class JobRef {
   leaseDeadline = 0
   /** Last progress value of the current delivery (memory only, for snapshots). */
   progress: Uint8Array | null = null
-  /** Payload just read from the store with the job (a job rebuilt from its id), until dispatch. */
-  stored: Uint8Array | null = null
 
   constructor(
     readonly id: number,

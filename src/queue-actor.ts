@@ -8,7 +8,7 @@
 import { Deque } from './deque.js'
 import { JobRef } from './job.js'
 import type { Consumer } from './consumer.js'
-import { transition, failureOutcome, type EventType, type LifecycleEvent, type Transition } from './lifecycle.js'
+import { State, transition, failureOutcome, type EventType, type LifecycleEvent, type Transition } from './lifecycle.js'
 import type { Store } from './store.js'
 import { encodeStr } from '../protocol/codec.js'
 
@@ -29,7 +29,6 @@ function copyOf(bytes: Uint8Array): Uint8Array {
 /** What an actor uses from the broker around it (injected; see Broker). */
 export interface ActorContext {
   readonly store: Store
-  readonly defaultLeaseMs: number
   readonly defaultRetentionMs: number
   /** Publishes a job event to its watchers after the turn's commit. */
   emit(job: JobRef, type: EventType, data: Uint8Array | null): void
@@ -84,12 +83,7 @@ export class QueueActor {
    * (blocking pop), else kept ready. `payload` is only valid during this call unless cached.
    */
   enqueue(job: JobRef, payload: Uint8Array | null): void {
-    const consumer = this.nextWaiting()
-    if (consumer !== null) {
-      this.dispatch(job, consumer, payload)
-      if (consumer.ready) this.park(consumer, consumer.actors.indexOf(this))
-      return
-    }
+    if (this.handToWaiting(job, payload)) return
     if (payload !== null && this.ctx.cacheTake(payload.length + JOB_OVERHEAD)) {
       job.payload = this.keep(payload)
       this.ready.push(job)
@@ -98,10 +92,22 @@ export class QueueActor {
 
   /** A job to retry: to a waiting consumer, else back in line as an id (its payload is stored). */
   private requeue(job: JobRef): void {
+    if (!this.handToWaiting(job, null)) this.ready.push(job.id)
+  }
+
+  /** Blocking pop: delivers to the longest-waiting consumer, who then waits at the back again. */
+  private handToWaiting(job: JobRef, payload: Uint8Array | null): boolean {
     const consumer = this.nextWaiting()
-    if (consumer === null) return this.ready.push(job.id)
-    this.dispatch(job, consumer, null)
+    if (consumer === null) return false
+    this.dispatch(job, consumer, payload)
     if (consumer.ready) this.park(consumer, consumer.actors.indexOf(this))
+    return true
+  }
+
+  /** Keeps the count of retained finished jobs (`state` completed or failed) for stats. */
+  countFinished(state: number, delta: number): void {
+    if (state === State.completed) this.completed += delta
+    else this.failed += delta
   }
 
   /** Copies a payload to keep it while the job waits: small ones into this queue's slab. */
@@ -126,19 +132,14 @@ export class QueueActor {
         this.slab = null // an idle queue holds no slab; the next cached payload starts a new one
         return true
       }
-      const job = typeof item === 'number' ? this.load(item) : item
-      if (job !== null) this.dispatch(job, consumer, null)
+      if (typeof item !== 'number') this.dispatch(item, consumer, null)
+      else {
+        // A ready job kept as an id: rebuilt from the store, with its payload.
+        const row = this.ctx.store.loadQueued(item)
+        if (row !== undefined) this.dispatch(new JobRef(item, this, row[1], row[2], row[3], row[4], null), consumer, row[0])
+      }
     }
     return false
-  }
-
-  /** Rebuilds a ready job kept as an id; null if the store no longer has it queued. */
-  private load(jobId: number): JobRef | null {
-    const row = this.ctx.store.loadQueued(jobId)
-    if (row === undefined) return null
-    const job = new JobRef(jobId, this, row[1], row[2], row[3], row[4], null)
-    job.stored = row[0]
-    return job
   }
 
   /** Parks a consumer with credit at the back of the waiting list (once per actor). */
@@ -174,9 +175,6 @@ export class QueueActor {
       bytes = job.payload
       this.ctx.cacheRelease(bytes.length + JOB_OVERHEAD)
       job.payload = null // a retry reads it back from the store: memory goes to queued jobs
-    } else if (job.stored !== null) {
-      bytes = job.stored
-      job.stored = null
     } else if (bytes === null) bytes = this.ctx.store.payload(job.id)
     const leaseMs = job.leaseMs || consumer.leaseMs
     job.consumer = consumer

@@ -49,7 +49,6 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     {
       leaseMs: config.leaseMs,
       retentionMs: config.retentionMs,
-      maxPayload: config.maxPayload,
       payloadCacheBytes: config.payloadCacheBytes,
     },
     log,

@@ -7,23 +7,11 @@ import type { Logger } from 'pino'
 import { FrameWriter, decodeFrame } from '../protocol/codec.js'
 import { BrokerError } from '../protocol/errors.js'
 import { CloseCode, Limits, Op, PROTOCOL_VERSION } from '../protocol/ops.js'
-import { CONSUMER_LOST, DEFAULT_SUBMIT, type Broker } from './broker.js'
+import { CONSUMER_LOST, type Broker } from './broker.js'
 import { Consumer, type DeliveryTarget } from './consumer.js'
 import type { JobRef } from './job.js'
 import type { QueueActor } from './queue-actor.js'
-import {
-  badRequest,
-  binAt,
-  optBool,
-  optLease,
-  optsAt,
-  parseSubmitOpts,
-  SUBMIT_KEYS,
-  queueAt,
-  queuesAt,
-  submitOptsAt,
-  uintAt,
-} from './validate.js'
+import { badRequest, binAt, optBool, optLease, optsAt, queueAt, queuesAt, submitOptsAt, uintAt } from './validate.js'
 
 /** The transport under a session (uWS in production; see uws.ts). */
 export interface Socket {
@@ -72,12 +60,15 @@ export class Session implements DeliveryTarget {
   onFrame(frame: Uint8Array, isBinary: boolean): void {
     if (this.closed) return
     if (!isBinary)
-      return this.reject(0, new BrokerError('bad_frame', 'text frames are not part of the protocol: send binary MessagePack frames'))
+      return this.writeError(0, new BrokerError('bad_frame', 'text frames are not part of the protocol: send binary MessagePack frames'))
     let messages: unknown[]
     try {
       messages = decodeFrame(frame)
     } catch (err) {
-      return this.reject(0, new BrokerError('bad_frame', `the frame is not a sequence of MessagePack values (${(err as Error).message})`))
+      return this.writeError(
+        0,
+        new BrokerError('bad_frame', `the frame is not a sequence of MessagePack values (${(err as Error).message})`),
+      )
     }
     for (let i = 0; i < messages.length && !this.closed; i++) this.onMessage(messages[i])
     // Buffered job rows point into this frame, which uWS reuses after the callback: write them now.
@@ -92,12 +83,12 @@ export class Session implements DeliveryTarget {
 
   private onMessage(m: unknown): void {
     if (!Array.isArray(m) || m.length < 2 || typeof m[0] !== 'number') {
-      return this.reject(0, new BrokerError('bad_request', 'a message is an array [op, rid, ...fields]'))
+      return this.writeError(0, new BrokerError('bad_request', 'a message is an array [op, rid, ...fields]'))
     }
     const op = m[0]
     const rid = m[1]
     if (!(typeof rid === 'number' && Number.isSafeInteger(rid) && rid >= 0)) {
-      return this.reject(0, new BrokerError('bad_request', 'rid (field 1) must be an unsigned integer'))
+      return this.writeError(0, new BrokerError('bad_request', 'rid (field 1) must be an unsigned integer'))
     }
     if (!this.authed && op !== Op.hello) {
       const err =
@@ -109,9 +100,9 @@ export class Session implements DeliveryTarget {
     try {
       this.handle(op, rid, m)
     } catch (err) {
-      if (err instanceof BrokerError) return this.reject(rid, err)
+      if (err instanceof BrokerError) return this.writeError(rid, err)
       this.log.error({ err, op, remote: this.remote }, 'internal error while handling a request')
-      this.reject(
+      this.writeError(
         rid,
         new BrokerError(
           'internal',
@@ -268,8 +259,7 @@ export class Session implements DeliveryTarget {
       const item = items[i]
       if (!Array.isArray(item)) badRequest(`jobs[${i}] must be an array [payload, opts]`)
       payloads[i] = binAt(item, 0, `jobs[${i}].payload`, this.config.maxPayload, false) as Uint8Array
-      const o = optsAt(item, 1, SUBMIT_KEYS)
-      options[i] = o === null ? DEFAULT_SUBMIT : parseSubmitOpts(o)
+      options[i] = submitOptsAt(item, 1)
       if (options[i].watch) badRequest('option watch is for submit only; watch batch jobs with watch')
     }
     this.guardStopping()
@@ -397,10 +387,6 @@ export class Session implements DeliveryTarget {
     if (err.jobId !== undefined) w.uint(err.jobId)
     else w.nil()
     this.markDirty()
-  }
-
-  private reject(rid: number, err: BrokerError): void {
-    this.writeError(rid, err)
   }
 
   /** Answers with an error, sends it now, and closes the connection with `code`. */

@@ -172,10 +172,6 @@ export class Store {
     }
   }
 
-  get pending(): boolean {
-    return this.inTx
-  }
-
   queues(): Map<number, string> {
     const out = new Map<number, string>()
     for (const row of this.db.prepare('SELECT id, name FROM queues').raw().iterate() as Iterable<[number, string]>) out.set(row[0], row[1])

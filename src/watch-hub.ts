@@ -66,10 +66,6 @@ export class WatchHub<W extends Watcher = Watcher> {
 
   constructor(private readonly publisher: Publisher) {}
 
-  get watchedJobs(): number {
-    return this.watchers.size
-  }
-
   /** True when someone watches the job (the hot path checks this before encoding anything). */
   isWatched(jobId: number): boolean {
     return this.watchers.size !== 0 && this.watchers.has(jobId)

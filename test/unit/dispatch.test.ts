@@ -28,7 +28,7 @@ function setup(opts: { leaseMs?: number } = {}) {
   const broker = new Broker<Recorder>(
     store,
     { publish() {} },
-    { leaseMs: opts.leaseMs ?? 30_000, retentionMs: 60_000, maxPayload: 1 << 20, payloadCacheBytes: 1 << 20 },
+    { leaseMs: opts.leaseMs ?? 30_000, retentionMs: 60_000, payloadCacheBytes: 1 << 20 },
     pino({ level: 'silent' }),
   )
   const submit = (queue: string, text: string) => broker.submit(queue, Buffer.from(text), DEFAULT_SUBMIT, 1, 0).id
@@ -145,7 +145,7 @@ describe('dispatch', () => {
     const broker = new Broker<Recorder>(
       store,
       { publish() {} },
-      { leaseMs: 30_000, retentionMs: 60_000, maxPayload: 1 << 20, payloadCacheBytes: 10 },
+      { leaseMs: 30_000, retentionMs: 60_000, payloadCacheBytes: 10 },
       pino({ level: 'silent' }),
     )
     for (let i = 0; i < 5; i++) broker.submit('q', Buffer.from(`payload-${i}`), DEFAULT_SUBMIT, 1, 0)
