@@ -258,20 +258,29 @@ export class Broker {
 
   /** Sends a request and resolves with its reply's value. */
   request<T>(kind: Kind, encode: Pending['encode']): Promise<T> {
-    if (this.closed) return Promise.reject(new BrokerError('closed', 'the client was closed'))
+    return new Promise<T>((resolve, reject) => void this.send({ kind, encode, resolve: resolve as (v: unknown) => void, reject, gen: 0 }))
+  }
+
+  /**
+   * Registers a request and writes it now if connected, else when the connection is back (or
+   * fails it at once when the client is closed or does not reconnect). Returns its rid.
+   */
+  private send(p: Pending): number {
     const rid = this.nextRid++
-    return new Promise<T>((resolve, reject) => {
-      const p: Pending = { kind, encode, resolve: resolve as (v: unknown) => void, reject, gen: 0 }
-      this.pending.set(rid, p)
-      if (this.ready) {
-        p.gen = this.gen
-        encode(this.out, rid, false)
-        this.schedule()
-      } else if (this.opts.reconnect === false) {
-        this.pending.delete(rid)
-        reject(new BrokerError('connection_lost', 'not connected'))
-      }
-    })
+    if (this.closed) {
+      p.reject(new BrokerError('closed', 'the client was closed'))
+      return rid
+    }
+    this.pending.set(rid, p)
+    if (this.ready) {
+      p.gen = this.gen
+      p.encode(this.out, rid, false)
+      this.schedule()
+    } else if (this.opts.reconnect === false) {
+      this.pending.delete(rid)
+      p.reject(new BrokerError('connection_lost', 'not connected'))
+    }
+    return rid
   }
 
   /**
@@ -279,15 +288,7 @@ export class Broker {
    * snapshot must be seen before the events that follow it in the same network read.
    */
   requestSync(kind: Kind, encode: Pending['encode'], onReply: (m: unknown[]) => void, onError: (err: BrokerError) => void): void {
-    if (this.closed) return onError(new BrokerError('closed', 'the client was closed'))
-    const rid = this.nextRid++
-    const p: Pending = { kind, encode, resolve: onReply as (v: unknown) => void, reject: onError, gen: 0 }
-    this.pending.set(rid, p)
-    if (this.ready) {
-      p.gen = this.gen
-      encode(this.out, rid, false)
-      this.schedule()
-    }
+    this.send({ kind, encode, resolve: onReply as (v: unknown) => void, reject: onError, gen: 0 })
   }
 
   /** Reserves `n` consecutive request ids (submit_many uses rid … rid+n-1 as its sequence). */
@@ -367,12 +368,9 @@ export class Broker {
     const bytes = encodeValue(payload)
     const wireOpts = submitWireOpts(opts)
     const connLastJob = this.connLastJob
-    const done = this.request<unknown[]>('submit', (w, rid, resend) => {
-      w.array(5).uint(Op.submit).uint(rid).str(queue).bin(bytes)
-      if (resend) w.value({ ...wireOpts, resendAfter: connLastJob })
-      else if (wireOpts !== null) w.value(wireOpts)
-      else w.nil()
-    })
+    const done = this.request<unknown[]>('submit', (w, rid, resend) =>
+      writeSubmit(w, rid, queue, bytes, wireOpts, resend ? connLastJob : -1),
+    )
     return withSignal(
       done.then((m) => ({ id: String(m[2]), duplicate: m[3] as boolean })),
       opts.signal,
@@ -428,7 +426,11 @@ export class Broker {
   /** Streams the job's snapshot, then every event, and ends after a terminal state. */
   watch<R = unknown>(id: string, opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<WatchEvent<R>> {
     const stream = this.openStream(parseId(id), opts.signal)
-    if (!stream.iterator.finished && this.ready) stream.subscribe()
+    if (stream.iterator.finished) return stream.iterator as AsyncIterableIterator<WatchEvent<R>>
+    if (this.ready) stream.subscribe()
+    else if (this.closed) stream.fail(new BrokerError('closed', 'the client was closed'))
+    else if (this.opts.reconnect === false) stream.fail(new BrokerError('connection_lost', 'not connected'))
+    // else: subscribed when the connection is back (onWelcome)
     return stream.iterator as AsyncIterableIterator<WatchEvent<R>>
   }
 
@@ -457,18 +459,10 @@ export class Broker {
     const ac = new AbortController()
     const submitted = new Promise<WatchStream>((resolve, reject) => {
       let stream: WatchStream | null = null
-      const rid = this.nextRid++
       const p: Pending = {
         kind: 'submit',
         gen: 0,
-        encode(w, rid, resend) {
-          w.array(5)
-            .uint(Op.submit)
-            .uint(rid)
-            .str(queue)
-            .bin(bytes)
-            .value(resend ? { ...wireOpts, resendAfter: connLastJob } : wireOpts)
-        },
+        encode: (w, rid, resend) => writeSubmit(w, rid, queue, bytes, wireOpts, resend ? connLastJob : -1),
         // Called synchronously, in frame order: `submitted`, then `snapshot` under the same rid.
         resolve: (m) => {
           const msg = m as unknown[]
@@ -484,16 +478,7 @@ export class Broker {
           else if (err.code !== 'connection_lost') stream.fail(err)
         },
       }
-      if (this.closed) return reject(new BrokerError('closed', 'the client was closed'))
-      this.pending.set(rid, p)
-      if (this.ready) {
-        p.gen = this.gen
-        p.encode(this.out, rid, false)
-        this.schedule()
-      } else if (this.opts.reconnect === false) {
-        this.pending.delete(rid)
-        reject(new BrokerError('connection_lost', 'not connected'))
-      }
+      const rid = this.send(p)
     })
     return this.waitTerminal(
       submitted.then((s) => s.iterator as AsyncIterableIterator<WatchEvent<R>>),
@@ -705,6 +690,21 @@ class PoppedJobImpl<P> implements PoppedJob<P> {
 }
 
 // ---- helpers -----------------------------------------------------------------------------------
+
+/** A `submit` message; `resendAfter` ≥ 0 marks a re-send after a reconnect (PROTOCOL.md §5). */
+function writeSubmit(
+  w: FrameWriter,
+  rid: number,
+  queue: string,
+  payload: Uint8Array,
+  opts: Record<string, unknown> | null,
+  resendAfter: number,
+): void {
+  w.array(5).uint(Op.submit).uint(rid).str(queue).bin(payload)
+  const o = resendAfter >= 0 ? { ...opts, resendAfter } : opts
+  if (o === null) w.nil()
+  else w.value(o)
+}
 
 function submitWireOpts(o: SubmitOptions): Record<string, unknown> | null {
   let out: Record<string, unknown> | null = null

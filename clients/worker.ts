@@ -156,8 +156,7 @@ export class WorkerImpl implements Worker {
 
   private finish(run: Running, ok: boolean, value: unknown): void {
     if (run.gen === this.broker.gen && !run.lost) {
-      const w = this.broker.writer
-      if (w !== null) {
+      this.send(run, (w) => {
         if (ok) w.array(5).uint(Op.ack).uint(0).uint(run.jobId).uint(run.attempt).bin(encodeValue(value))
         else {
           w.array(6)
@@ -170,8 +169,7 @@ export class WorkerImpl implements Worker {
           if ((value as { retry?: unknown } | null)?.retry === false) w.map(1).str('retry').bool(false)
           else w.nil()
         }
-        this.broker.schedule()
-      }
+      })
       this.active.delete(run.jobId)
     } else if (this.active.get(run.jobId) === run) {
       this.active.delete(run.jobId)

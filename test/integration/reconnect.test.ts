@@ -133,6 +133,8 @@ describe('SDK reconnect', () => {
       submitMany: () => sdk.submitMany('rc-none', [3]),
       get: () => sdk.get('1'),
       stats: () => sdk.stats(),
+      watch: () => sdk.watch('1').next(),
+      run: () => sdk.run('rc-none', 4),
     }
     const outcomes: Record<string, string> = {}
     await Promise.all(
@@ -154,6 +156,8 @@ describe('SDK reconnect', () => {
       submitMany: 'rejected connection_lost',
       get: 'rejected connection_lost',
       stats: 'rejected connection_lost',
+      watch: 'rejected connection_lost',
+      run: 'rejected connection_lost',
     })
   })
 })
