@@ -123,6 +123,19 @@ describe('bad input', () => {
     })
   })
 
+  it('a hello whose client id is not an unsigned integer gets bad_request and no welcome', async () => {
+    const b = await startBroker()
+    await withBystander(b, async () => {
+      for (const client of ['abc', -1, 1.5, [1]]) {
+        const raw = await RawClient.open(b.url)
+        raw.send([Op.hello, 1, 1, null, client])
+        const err = await raw.waitFor((m) => m[0] === Op.error && m[1] === 1)
+        expect(err[2], `client ${JSON.stringify(client)}`).toBe('bad_request')
+        expect(raw.messages.some((m) => m[0] === Op.welcome)).toBe(false)
+      }
+    })
+  })
+
   it('wrong field types and missing fields get error bad_request with the request id', async () => {
     const b = await startBroker()
     await withBystander(b, async () => {
@@ -136,6 +149,16 @@ describe('bad input', () => {
         (rid) => [Op.submit, rid, 'bi-types', bin('x'), { maxAttempts: 0 }],
         (rid) => [Op.submit, rid, 'bi-types', bin('x'), { bogusOption: true }], // §5: unknown keys refused
         (rid) => [Op.submit, rid, 'bi-types', bin('x'), { leaseMs: 10 }], // below 1,000
+        (rid) => [Op.submit, rid, 'bi-types', bin('x'), { key: 42 }], // key not a string
+        (rid) => [Op.submit, rid, 'bi-types', bin('x'), { key: '' }], // empty key
+        (rid) => [Op.submit, rid, 'bi-types', bin('x'), { key: 'k'.repeat(257) }], // key over 256 bytes
+        (rid) => [Op.submit, rid, 'bi-types', bin('x'), { retentionMs: -1 }],
+        (rid) => [Op.submit, rid, 'bi-types', bin('x'), { resendAfter: 'yesterday' }],
+        (rid) => [Op.submit, rid, 'bi-types', bin('x'), { watch: 1 }], // watch must be a boolean
+        (rid) => [Op.submit, rid, 'bi-types', bin('x'), [1, 2]], // options not a map
+        (rid) => [Op.submitMany, rid, 'bi-types', [bin('x')]], // item not [payload, opts]
+        (rid) => [Op.submitMany, rid, 'bi-types', []], // empty batch
+        (rid) => [Op.stats, rid, 7], // queue not a string
         (rid) => [Op.consume, rid, 1, 'bi-types', 1], // queues not a list
         (rid) => [Op.consume, rid, 1, ['bi-types'], 100_001], // credit above the maximum (0 is allowed: raise it later)
         (rid) => [Op.consume, rid, 1, [], 1], // no queue
@@ -163,6 +186,11 @@ describe('bad input', () => {
       client.send([Op.extend, extendRid, popped[2], popped[5], 10])
       const extendReply = await client.reply(extendRid)
       if (extendReply[0] !== Op.error || extendReply[2] !== 'bad_request') wrong.push(`extend leaseMs 10 → ${JSON.stringify(extendReply)}`)
+      // nack of that held delivery with a retry option that is not a boolean (the job stays held)
+      const nackRid = client.rid()
+      client.send([Op.nack, nackRid, popped[2], popped[5], null, { retry: 'no' }])
+      const nackReply = await client.reply(nackRid)
+      if (nackReply[0] !== Op.error || nackReply[2] !== 'bad_request') wrong.push(`nack retry 'no' → ${JSON.stringify(nackReply)}`)
       expect(wrong).toEqual([])
       const good = await connectClient(b.url)
       expect((await good.stats('bi-types')).queues['bi-types']?.queued ?? 0).toBe(0)

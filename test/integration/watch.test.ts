@@ -10,6 +10,15 @@ import { Op, RawClient, bin } from '../helpers/raw.js'
 
 const brief = (evs: WatchEvent[]) => evs.map((e) => `${e.type}:${e.state}`)
 
+/** `n` connections each watching job `id`; resolves once every one of them has its snapshot. */
+async function watchFromMany(url: string, id: string, n: number): Promise<Array<Promise<{ items: WatchEvent[]; ended: boolean }>>> {
+  const watchers = await Promise.all(Array.from({ length: n }, () => connectClient(url)))
+  const snapshots = new Set<number>()
+  const runs = watchers.map((w, i) => collect(w.watch(id), { timeoutMs: 15_000, onItem: (e) => e.type === 'snapshot' && snapshots.add(i) }))
+  await waitFor(() => snapshots.size === n, 5_000, `all ${n} snapshots`)
+  return runs
+}
+
 describe('watch', () => {
   it('yields the snapshot, then active, progress and completed with the result, then ends', async () => {
     const b = await startBroker()
@@ -84,12 +93,7 @@ describe('watch', () => {
     const b = await startBroker()
     const producer = await connectClient(b.url)
     const { id } = await producer.submit('w-wide', null)
-    const watchers = await Promise.all(Array.from({ length: 40 }, () => connectClient(b.url)))
-    const snapshots = new Set<number>()
-    const runs = watchers.map((w, i) =>
-      collect(w.watch(id), { timeoutMs: 15_000, onItem: (e) => e.type === 'snapshot' && snapshots.add(i) }),
-    )
-    await waitFor(() => snapshots.size === 40, 5_000, 'all 40 snapshots')
+    const runs = await watchFromMany(b.url, id, 40)
     const late: Array<Promise<{ items: WatchEvent[]; ended: boolean }>> = []
     const workerConn = await connectClient(b.url)
     workerConn.consume('w-wide', async (job, ctx) => {
@@ -128,12 +132,7 @@ describe('watch', () => {
     const b = await startBroker()
     const producer = await connectClient(b.url)
     const { id } = await producer.submit('w-many', null)
-    const watchers = await Promise.all(Array.from({ length: 20 }, () => connectClient(b.url)))
-    const gotSnapshot: boolean[] = []
-    const runs = watchers.map((w, i) =>
-      collect(w.watch(id), { timeoutMs: 15_000, onItem: (e) => e.type === 'snapshot' && (gotSnapshot[i] = true) }),
-    )
-    await waitFor(() => gotSnapshot.filter(Boolean).length === 20, 5_000, 'all 20 snapshots')
+    const runs = await watchFromMany(b.url, id, 20)
 
     const workerConn = await connectClient(b.url)
     workerConn.consume('w-many', async (job, ctx) => {
