@@ -39,7 +39,13 @@ export class Session implements DeliveryTarget {
   closed = false
   slow = false
   readonly watching = new Set<number>()
-  private readonly out = new FrameWriter(512)
+  // Two output buffers so that every message's bytes are contiguous by construction: `replies`
+  // is written only by this session, one whole message per call, after the request's effects;
+  // `pushes` gets what actors write while any request is being handled (deliver, popped). The
+  // frame of a turn is the replies, then the pushes (an error about an old delivery precedes a
+  // new delivery of the same job).
+  private readonly replies = new FrameWriter(512)
+  private readonly pushes = new FrameWriter(512)
   private dirty = false
   private authed = false
   private client = 0
@@ -122,7 +128,7 @@ export class Session implements DeliveryTarget {
         this.guardStopping()
         const opts = submitOptsAt(m, 4)
         const r = b.submit(queue, payload, opts, this.client, rid)
-        this.out.array(4).uint(Op.submitted).uint(rid).uint(r.id).bool(r.duplicate)
+        this.replies.array(4).uint(Op.submitted).uint(rid).uint(r.id).bool(r.duplicate)
         if (opts.watch) b.hub.requestWatch(this, rid, r.id)
         return this.markDirty()
       }
@@ -235,7 +241,7 @@ export class Session implements DeliveryTarget {
       leaseMs: this.config.leaseMs,
       maxCredit: Limits.maxCredit,
     }
-    this.out
+    this.replies
       .array(7)
       .uint(Op.welcome)
       .uint(rid)
@@ -263,14 +269,16 @@ export class Session implements DeliveryTarget {
       if (options[i].watch) badRequest('option watch is for submit only; watch batch jobs with watch')
     }
     this.guardStopping()
-    const w = this.out
-    w.array(4).uint(Op.submitted).uint(rid).array(items.length)
+    // Effects first (each submit may deliver to a consumer of this very connection), reply after.
+    const ids: number[] = new Array(items.length)
     const dups: boolean[] = new Array(items.length)
     for (let i = 0; i < items.length; i++) {
       const r = this.broker.submit(queue, payloads[i], options[i], this.client, rid + i)
-      w.uint(r.id)
+      ids[i] = r.id
       dups[i] = r.duplicate
     }
+    const w = this.replies.array(4).uint(Op.submitted).uint(rid).array(items.length)
+    for (let i = 0; i < ids.length; i++) w.uint(ids[i])
     w.array(items.length)
     for (let i = 0; i < dups.length; i++) w.bool(dups[i])
     this.markDirty()
@@ -301,7 +309,7 @@ export class Session implements DeliveryTarget {
   }
 
   private writePoppedNothing(rid: number): void {
-    this.out.array(3).uint(Op.popped).uint(rid).nil()
+    this.replies.array(3).uint(Op.popped).uint(rid).nil()
     this.markDirty()
   }
 
@@ -341,7 +349,7 @@ export class Session implements DeliveryTarget {
 
   deliver(consumer: Consumer, job: JobRef, payload: Uint8Array, leaseMs: number): void {
     this.held.set(job.id, job)
-    const w = this.out
+    const w = this.pushes
     if (consumer.popRid !== 0) {
       consumer.stopped = true
       if (consumer.timer !== null) clearTimeout(consumer.timer)
@@ -370,7 +378,7 @@ export class Session implements DeliveryTarget {
   }
 
   private ok(rid: number, value: unknown): void {
-    const w = this.out.array(3).uint(Op.ok).uint(rid)
+    const w = this.replies.array(3).uint(Op.ok).uint(rid)
     if (value === null) w.nil()
     else if (typeof value === 'number') w.uint(value)
     else w.value(value)
@@ -378,12 +386,12 @@ export class Session implements DeliveryTarget {
   }
 
   writeSnapshot(rid: number, snapshot: Record<string, unknown>): void {
-    this.out.array(3).uint(Op.snapshot).uint(rid).value(snapshot)
+    this.replies.array(3).uint(Op.snapshot).uint(rid).value(snapshot)
     this.markDirty()
   }
 
   writeError(rid: number, err: BrokerError): void {
-    const w = this.out.array(5).uint(Op.error).uint(rid).str(err.code).str(err.message)
+    const w = this.replies.array(5).uint(Op.error).uint(rid).str(err.code).str(err.message)
     if (err.jobId !== undefined) w.uint(err.jobId)
     else w.nil()
     this.markDirty()
@@ -400,10 +408,17 @@ export class Session implements DeliveryTarget {
   /** Called by the broker at the end of the turn, after the commit. */
   flush(): void {
     this.dirty = false
-    if (this.closed || this.out.length === 0) return
-    const frame = this.out.take()
+    if (this.closed) return
+    let w = this.replies
+    if (this.pushes.length !== 0) {
+      if (w.length === 0) w = this.pushes
+      else w.raw(this.pushes.take())
+    }
+    if (w.length === 0) return
+    const frame = w.take()
     const sent = this.socket.send(frame)
-    if (frame.length > 256 * 1024) this.out.reset()
+    if (frame.length > 256 * 1024) w.reset()
+    if (this.pushes.length === 0 && this.pushes.buf.length > 256 * 1024) this.pushes.reset()
     if (!sent || this.socket.bufferedAmount() > HIGH_WATER) this.slow = true
   }
 
