@@ -22,6 +22,16 @@ export const Op = {
   get: 14,
   stats: 15,
   ping: 16,
+  cancel: 17,
+  retry: 18,
+  remove: 19,
+  listJobs: 20,
+  redrive: 21,
+  purge: 22,
+  pause: 23,
+  resume: 24,
+  configure: 25,
+  getQueue: 26,
   // broker → client
   welcome: 64,
   ok: 65,
@@ -31,6 +41,7 @@ export const Op = {
   popped: 69,
   snapshot: 70,
   event: 71,
+  revoke: 72,
 } as const
 
 /** Stable error codes (PROTOCOL.md §7), shared by daemon and SDK. */
@@ -45,6 +56,8 @@ export const ErrorCode = {
   leaseExpired: 'lease_expired',
   shuttingDown: 'shutting_down',
   internal: 'internal',
+  queueFull: 'queue_full',
+  conflict: 'conflict',
 } as const
 export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -70,10 +83,21 @@ export const Limits = {
   maxLeaseMs: 86_400_000,
   maxPopTimeoutMs: 3_600_000,
   maxRetentionMs: 2_592_000_000,
+  minPriority: -1_000,
+  maxPriority: 1_000,
+  /** Longest delay: delayMs, runAt − now, a backoff wait, retryAfterMs (365 days). */
+  maxDelayMs: 31_536_000_000,
+  maxWaitMs: 3_600_000,
+  /** Submits waiting for room in one full queue. */
+  maxWaitingSubmits: 10_000,
+  maxLength: 1_000_000_000,
+  maxListLimit: 1_000,
+  defaultListLimit: 100,
+  maxRedrive: 1_000_000,
 } as const
 
 /** Job states on the wire, indexed by the numeric state code used in the store. */
-export const STATE_NAMES = ['queued', 'active', 'completed', 'failed'] as const
+export const STATE_NAMES = ['queued', 'active', 'completed', 'failed', 'delayed', 'cancelled'] as const
 export type StateName = (typeof STATE_NAMES)[number]
 
 export const QUEUE_NAME_RE = /^[A-Za-z0-9_.:-]{1,128}$/

@@ -19,8 +19,10 @@ const bin = (value: unknown): { $bin: string } => ({ $bin: Buffer.from(encodeVal
 export function encodeVector(w: FrameWriter, v: VectorValue): void {
   if (v === null) w.nil()
   else if (typeof v === 'boolean') w.bool(v)
-  else if (typeof v === 'number') w.uint(v)
-  else if (typeof v === 'string') w.str(v)
+  else if (typeof v === 'number') {
+    if (!Number.isInteger(v)) w.float(v)
+    else w.int(v)
+  } else if (typeof v === 'string') w.str(v)
   else if (Array.isArray(v)) {
     w.array(v.length)
     for (const x of v) encodeVector(w, x)
@@ -99,6 +101,59 @@ const examples: Array<[string, VectorValue]> = [
   ],
   ['event', [Op.event, 1001, 'completed', 'completed', 1, bin({ sent: true }), 1795500000500]],
   ['event (progress)', [Op.event, 1001, 'progress', 'active', 1, bin({ pct: 50 }), 1795500000400]],
+  ['submit delayed, with priority', [Op.submit, 16, 'reports', bin({ day: '2026-11-25' }), { delayMs: 60000, priority: -5 }]],
+  ['submit at a time', [Op.submit, 17, 'reports', bin('x'), { runAt: 1795503600000 }]],
+  [
+    'submit with backoff, waiting for room',
+    [
+      Op.submit,
+      18,
+      'emails',
+      bin('x'),
+      { maxAttempts: 5, backoff: { type: 'exponential', delayMs: 1000, maxDelayMs: 60000, jitter: 0.2 }, waitMs: 5000 },
+    ],
+  ],
+  ['nack, retry after', [Op.nack, 0, 1002, 2, bin({ message: '429' }), { retryAfterMs: 30000 }]],
+  ['cancel', [Op.cancel, 19, 1001]],
+  ['ok (cancel)', [Op.ok, 19, { state: 'cancelled', cancelled: true }]],
+  ['retry', [Op.retry, 20, 1003]],
+  ['remove', [Op.remove, 21, 1003]],
+  ['list_jobs', [Op.listJobs, 22, 'emails', 'failed', { limit: 50, cursor: 1003 }]],
+  ['redrive', [Op.redrive, 23, 'emails', { limit: 1000 }]],
+  ['purge', [Op.purge, 24, 'emails', 'completed']],
+  ['pause', [Op.pause, 25, 'emails']],
+  ['resume', [Op.resume, 26, 'emails']],
+  [
+    'configure',
+    [Op.configure, 27, 'emails', { maxLength: 100000, maxAttempts: 5, backoff: { type: 'fixed', delayMs: 2000 }, leaseMs: null }],
+  ],
+  ['get_queue', [Op.getQueue, 28, 'emails']],
+  [
+    'ok (queue map)',
+    [
+      Op.ok,
+      28,
+      {
+        name: 'emails',
+        paused: false,
+        settings: { maxLength: 100000 },
+        queued: 12,
+        delayed: 3,
+        active: 4,
+        consumers: 2,
+        completed: 900,
+        failed: 7,
+        cancelled: 1,
+        waiting: 0,
+      },
+    ],
+  ],
+  [
+    'event (retrying after a backoff)',
+    [Op.event, 1002, 'retrying', 'delayed', 2, bin({ message: 'SMTP 451' }), 1795500000600, 1795500002600],
+  ],
+  ['error queue_full', [Op.error, 29, 'queue_full', 'queue emails is full (maxLength 100000): nothing was stored', null]],
+  ['revoke', [Op.revoke, 1, 1001, 1, 'cancelled']],
 ]
 
 export function vectors(): Vector[] {
