@@ -13,6 +13,8 @@ export interface DeliveryTarget {
   deliver(consumer: Consumer, job: JobRef, payload: Uint8Array, leaseMs: number): void
   /** The connection no longer holds this job's lease (settled, expired). */
   forget(job: JobRef): void
+  /** The job held by this delivery was cancelled: tell the worker to stop its handler. */
+  revoke(consumer: Consumer, job: JobRef): void
 }
 
 export class Consumer {

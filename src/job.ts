@@ -1,14 +1,16 @@
-// The in-memory record of one unfinished job. It is small and does not grow with the payload:
-// `payload` holds the bytes only while they fit the broker's payload cache, else the store has them.
+// The in-memory record of one job while it is dispatched or held: small, not growing with the
+// payload (`payload` holds the bytes only while they fit the broker's payload cache, else the
+// store has them). Delayed jobs and ready jobs beyond the cache have no JobRef, only their id.
 
 import type { StateCode } from './lifecycle.js'
 import { State } from './lifecycle.js'
+import type { Backoff } from './backoff.js'
 import type { Consumer } from './consumer.js'
 import type { QueueActor } from './queue-actor.js'
 
 export class JobRef {
   state: StateCode = State.queued
-  /** The consumer holding the current delivery (state active), else null. */
+  /** The consumer holding the current delivery (active, or cancelled while active), else null. */
   consumer: Consumer | null = null
   leaseDeadline = 0
   /** Last progress value of the current delivery (memory only, for snapshots). */
@@ -26,5 +28,9 @@ export class JobRef {
     readonly retentionMs: number,
     /** Cached payload bytes, or null: read from the store at dispatch. */
     public payload: Uint8Array | null,
+    /** Higher runs first (−1000…1000). */
+    readonly priority: number,
+    /** Wait before each retry; null: retry at once. */
+    readonly backoff: Backoff | null,
   ) {}
 }

@@ -1,16 +1,34 @@
-// QueueActor owns all state of one queue: the ready jobs, the parked consumers and the leases out.
+// QueueActor owns all state of one queue: the ready jobs (by priority), the delayed jobs (by due
+// time), the parked consumers, the leases out, the submits waiting for room, pause and settings.
 // It is the only code that changes them, and every job transition goes through lifecycle.ts.
-// Invariants: a job is in exactly one of `ready` or `leased` while unfinished; a consumer never
-// holds more than its credit; a parked consumer has credit and waits in FIFO order (fairness).
-// Memory: a ready job is a JobRef with its payload while the cache budget lasts, else only its id
-// (8 bytes in the deque), loaded from the store at dispatch; a million queued jobs stay small.
+// Invariants: an unfinished job is in exactly one of `ready`, `delayed` or `leased`; a delayed
+// job's due time is after `promotedThrough` and a ready one's is not; a consumer never holds more
+// than its credit; a parked consumer has credit and waits in FIFO order (fairness).
+// Memory: a ready job is a JobRef with its payload while the cache budget lasts, else only its id;
+// a delayed job is 18 bytes in a typed heap. Payloads stay in the store until dispatch.
 
 import { Deque } from './deque.js'
 import { JobRef } from './job.js'
 import type { Consumer } from './consumer.js'
-import { State, transition, failureOutcome, type EventType, type LifecycleEvent, type Transition } from './lifecycle.js'
-import type { Store } from './store.js'
+import {
+  NEW,
+  State,
+  transition,
+  failureOutcome,
+  isTerminal,
+  type EventType,
+  type LifecycleEvent,
+  type StateCode,
+  type Transition,
+} from './lifecycle.js'
+import type { JobRow, Store } from './store.js'
+import { backoffDelay, type Backoff } from './backoff.js'
+import { ReadyQueue } from './ready-queue.js'
+import { TimeHeap } from './time-heap.js'
+import { applyChange, settingsFromJson, settingsToJson, type QueueSettings, type SettingsChange } from './queue-settings.js'
+import { BrokerError } from '../protocol/errors.js'
 import { encodeStr } from '../protocol/codec.js'
+import { Limits, STATE_NAMES } from '../protocol/ops.js'
 
 /** Bytes a cached ready job costs beyond its payload (JobRef + Uint8Array objects), for the budget. */
 export const JOB_OVERHEAD = 256
@@ -22,7 +40,7 @@ const SLAB_SIZE = 16 * 1024
 const SLAB_MAX_ITEM = 1024
 
 /** A copy that owns its memory (for values that live long, e.g. progress). */
-function copyOf(bytes: Uint8Array): Uint8Array {
+export function copyOf(bytes: Uint8Array): Uint8Array {
   return Uint8Array.prototype.slice.call(bytes) as Uint8Array
 }
 
@@ -30,73 +48,204 @@ function copyOf(bytes: Uint8Array): Uint8Array {
 export interface ActorContext {
   readonly store: Store
   readonly defaultRetentionMs: number
+  readonly lastJobId: number
+  /** Someone watches the job (checked before anything is looked up for an event). */
+  isWatched(jobId: number): boolean
   /** Publishes a job event to its watchers after the turn's commit. */
-  emit(job: JobRef, type: EventType, data: Uint8Array | null): void
+  emit(jobId: number, type: EventType, state: number, attempt: number, data: Uint8Array | null, runAt: number, endsWatch: boolean): void
   /** A consumer got credit back: feed it from its queues in priority order, or park it. */
   serve(consumer: Consumer): void
   /** Payload cache budget shared by all queues. */
   cacheTake(bytes: number): boolean
   cacheRelease(bytes: number): void
+  /** Calls `wake(now)` of this actor at `due` (the broker's one timer). */
+  wakeAt(actor: QueueActor, due: number): void
+}
+
+/** A submit waiting for room in a full queue (made by the broker, which stores and answers it). */
+export interface WaitingSubmit {
+  /** Jobs it adds (duplicates excluded). */
+  readonly needed: number
+  readonly deadline: number
+  /** Its connection closed: drop it. */
+  readonly gone: boolean
+  /** There is room now: store the jobs and answer. */
+  admit(): void
+  /** The wait is over without room: answer queue_full. */
+  expire(): void
+}
+
+/** Counts of a queue, as `stats` and `get_queue` show them. */
+export interface QueueCounts {
+  queued: number
+  delayed: number
+  active: number
+  consumers: number
+  completed: number
+  failed: number
+  cancelled: number
+  waiting: number
 }
 
 export class QueueActor {
   /** The queue name as a ready-made MessagePack str, written into every delivery. */
   readonly nameBytes: Uint8Array
-  private readonly ready = new Deque<JobRef | number>(1024)
+  private readonly ready = new ReadyQueue<JobRef | number>(1024)
+  private readonly delayed = new TimeHeap(64)
+  /** Every delayed job due at or before this has been moved to `ready` (never decreases). */
+  private promotedThrough: number
+  /**
+   * Entries of jobs that left `ready` / `delayed` by cancel or remove, skipped when reached
+   * (removing from the middle would cost a scan). Counted per id: a job retried after a cancel
+   * is in line again while its old entry still waits to be skipped.
+   */
+  private staleReady: Map<number, number> | null = null
+  private staleReadyCount = 0
+  private staleDelayed: Map<number, number> | null = null
+  private staleDelayedCount = 0
   private readonly waiting = new Deque<Consumer>(16)
   private readonly leased = new Map<number, JobRef>()
+  /** Deliveries of jobs cancelled while active: they hold their consumer's credit until let go. */
+  private readonly revoked = new Map<number, JobRef>()
+  private readonly producers: WaitingSubmit[] = []
+  private admitting = false
+  /** Earliest time this actor asked the broker to wake it. */
+  private wakeRequested = Infinity
   private slab: Uint8Array | null = null
   private slabPos = 0
+  paused = false
+  settings: QueueSettings = {}
+  /** settings.backoff as stored in each job row (JSON), cached. */
+  private settingsBackoffJson: string | null = null
   consumers = 0
   /** Finished jobs still retained in the store (loaded at start, kept up to date; for stats). */
   completed = 0
   failed = 0
+  cancelled = 0
 
   constructor(
     readonly id: number,
     readonly name: string,
     private readonly ctx: ActorContext,
+    settingsJson: string | null = null,
+    paused = false,
   ) {
     this.nameBytes = encodeStr(name)
+    this.promotedThrough = Date.now()
+    this.settings = settingsFromJson(settingsJson)
+    this.settingsBackoffJson = this.settings.backoff === undefined ? null : JSON.stringify(this.settings.backoff)
+    this.paused = paused
   }
 
   get queuedCount(): number {
-    return this.ready.length
+    return this.ready.length - this.staleReadyCount
+  }
+
+  get delayedCount(): number {
+    return this.delayed.size - this.staleDelayedCount
   }
 
   get activeCount(): number {
     return this.leased.size
   }
 
-  /** A leased (active) job by id, for settlement checks and snapshots. */
+  counts(): QueueCounts {
+    return {
+      queued: this.queuedCount,
+      delayed: this.delayedCount,
+      active: this.activeCount,
+      consumers: this.consumers,
+      completed: this.completed,
+      failed: this.failed,
+      cancelled: this.cancelled,
+      waiting: this.producers.length,
+    }
+  }
+
+  /** A leased (active) job by id, for snapshots. */
   leasedJob(id: number): JobRef | undefined {
     return this.leased.get(id)
   }
 
+  /** The state of a job of this queue, from its row and what this actor holds. */
+  stateOf(row: JobRow): StateCode {
+    if (row.state !== null) return row.state as StateCode
+    if (this.leased.has(row.id)) return State.active
+    return row.runAt > this.promotedThrough ? State.delayed : State.queued
+  }
+
+  // ---- jobs entering the queue -----------------------------------------------------------------
+
   /** Puts a recovered job back at start-up (no store write, no event): only its id is kept. */
-  restore(jobId: number): void {
-    this.ready.push(jobId)
+  restore(jobId: number, priority: number, runAt: number): void {
+    if (runAt > this.promotedThrough) this.addDelayed(jobId, runAt, priority)
+    else this.ready.push(jobId, priority)
   }
 
   /**
-   * A committed-this-turn job enters the queue: handed to the longest-waiting consumer at once
-   * (blocking pop), else kept ready. `payload` is only valid during this call unless cached.
+   * A job stored in this turn enters the queue: delayed until `runAt`, or handed to the
+   * longest-waiting consumer at once (blocking pop), else kept ready. `payload` is only valid
+   * during this call unless cached.
    */
-  enqueue(job: JobRef, payload: Uint8Array | null): void {
+  accept(
+    jobId: number,
+    payload: Uint8Array,
+    maxAttempts: number,
+    leaseMs: number,
+    retentionMs: number,
+    priority: number,
+    backoff: Backoff | null,
+    runAt: number,
+  ): void {
+    if (runAt > this.promotedThrough) {
+      step(undefined, 'submit_delayed', NEW)
+      this.addDelayed(jobId, runAt, priority)
+      return
+    }
+    step(undefined, 'submit', NEW)
+    const job = new JobRef(jobId, this, 0, maxAttempts, leaseMs, retentionMs, null, priority, backoff)
     if (this.handToWaiting(job, payload)) return
-    if (payload !== null && this.ctx.cacheTake(payload.length + JOB_OVERHEAD)) {
+    if (this.ctx.cacheTake(payload.length + JOB_OVERHEAD)) {
       job.payload = this.keep(payload)
-      this.ready.push(job)
-    } else this.ready.push(job.id) // the store has everything; JobRef is rebuilt at dispatch
+      this.ready.push(job, priority)
+    } else this.ready.push(jobId, priority) // the store has everything; JobRef is rebuilt at dispatch
   }
 
-  /** A job to retry: to a waiting consumer, else back in line as an id (its payload is stored). */
+  /** What a new job of this queue gets from the queue's settings where it gave no option. */
+  get defaults(): { maxAttempts: number; leaseMs: number; retentionMs: number; backoff: Backoff | null; backoffJson: string | null } {
+    const s = this.settings
+    return {
+      maxAttempts: s.maxAttempts ?? 3,
+      leaseMs: s.leaseMs ?? 0,
+      retentionMs: s.retentionMs ?? -1,
+      backoff: s.backoff ?? null,
+      backoffJson: this.settingsBackoffJson,
+    }
+  }
+
+  private addDelayed(jobId: number, runAt: number, priority: number): void {
+    this.delayed.push(runAt, jobId, priority)
+    this.requestWake(runAt)
+  }
+
+  /** A job known by id only becomes ready: to a waiting consumer, else in line. */
+  private enqueueId(jobId: number, priority: number): void {
+    if (!this.paused && this.waiting.length !== 0) {
+      const job = this.load(jobId)
+      if (job === undefined) return // finished or deleted meanwhile
+      if (this.handToWaiting(job.ref, job.payload)) return
+      this.ready.push(jobId, priority)
+    } else this.ready.push(jobId, priority)
+  }
+
+  /** A job to retry at once: to a waiting consumer, else back in line as an id (its payload is stored). */
   private requeue(job: JobRef): void {
-    if (!this.handToWaiting(job, null)) this.ready.push(job.id)
+    if (!this.handToWaiting(job, null)) this.ready.push(job.id, job.priority)
   }
 
   /** Blocking pop: delivers to the longest-waiting consumer, who then waits at the back again. */
   private handToWaiting(job: JobRef, payload: Uint8Array | null): boolean {
+    if (this.paused) return false
     const consumer = this.nextWaiting()
     if (consumer === null) return false
     this.dispatch(job, consumer, payload)
@@ -104,10 +253,11 @@ export class QueueActor {
     return true
   }
 
-  /** Keeps the count of retained finished jobs (`state` completed or failed) for stats. */
+  /** Keeps the count of retained finished jobs (completed, failed or cancelled) for stats. */
   countFinished(state: number, delta: number): void {
     if (state === State.completed) this.completed += delta
-    else this.failed += delta
+    else if (state === State.failed) this.failed += delta
+    else if (state === State.cancelled) this.cancelled += delta
   }
 
   /** Copies a payload to keep it while the job waits: small ones into this queue's slab. */
@@ -124,22 +274,81 @@ export class QueueActor {
     return out
   }
 
+  // ---- dispatch --------------------------------------------------------------------------------
+
   /** Delivers ready jobs to `consumer` while it has credit; returns whether it still has some. */
   pull(consumer: Consumer): boolean {
+    if (this.paused) return consumer.ready
+    let dispatched = false
     while (consumer.ready) {
       const item = this.ready.shift()
       if (item === undefined) {
         this.slab = null // an idle queue holds no slab; the next cached payload starts a new one
+        if (dispatched) this.roomMade()
         return true
       }
-      if (typeof item !== 'number') this.dispatch(item, consumer, null)
-      else {
+      if (typeof item !== 'number') {
+        if (this.staleReady !== null && this.skipStale(item.id)) {
+          if (item.payload !== null) this.ctx.cacheRelease(item.payload.length + JOB_OVERHEAD)
+          continue
+        }
+        this.dispatch(item, consumer, null)
+      } else {
+        if (this.staleReady !== null && this.skipStale(item)) continue
         // A ready job kept as an id: rebuilt from the store, with its payload.
-        const row = this.ctx.store.loadQueued(item)
-        if (row !== undefined) this.dispatch(new JobRef(item, this, row[1], row[2], row[3], row[4], null), consumer, row[0])
+        const job = this.load(item)
+        if (job !== undefined) this.dispatch(job.ref, consumer, job.payload)
       }
+      dispatched = true
     }
+    if (dispatched) this.roomMade()
     return false
+  }
+
+  /** An unfinished job rebuilt from the store, or undefined when it finished or was deleted. */
+  private load(jobId: number): { ref: JobRef; payload: Uint8Array } | undefined {
+    const row = this.ctx.store.loadQueued(jobId)
+    if (row === undefined) return undefined
+    const backoff = row[6] === null ? null : (JSON.parse(row[6]) as Backoff)
+    return { ref: new JobRef(jobId, this, row[1], row[2], row[3], row[4], null, row[5], backoff), payload: row[0] }
+  }
+
+  /** True (and one stale entry of `jobId` used up) when the ready entry just taken is stale. */
+  private skipStale(jobId: number): boolean {
+    const stale = this.staleReady as Map<number, number>
+    const n = stale.get(jobId)
+    if (n === undefined) return false
+    if (n === 1) stale.delete(jobId)
+    else stale.set(jobId, n - 1)
+    this.staleReadyCount--
+    if (stale.size === 0) this.staleReady = null
+    return true
+  }
+
+  private skipStaleDelayed(jobId: number): boolean {
+    const stale = this.staleDelayed
+    if (stale === null) return false
+    const n = stale.get(jobId)
+    if (n === undefined) return false
+    if (n === 1) stale.delete(jobId)
+    else stale.set(jobId, n - 1)
+    this.staleDelayedCount--
+    if (stale.size === 0) this.staleDelayed = null
+    return true
+  }
+
+  /** Marks the entry of an unfinished, not active job as stale (it left by cancel or remove). */
+  private leaveLine(jobId: number, from: StateCode): void {
+    if (from === State.delayed) {
+      this.staleDelayed ??= new Map()
+      this.staleDelayed.set(jobId, (this.staleDelayed.get(jobId) ?? 0) + 1)
+      this.staleDelayedCount++
+    } else {
+      this.staleReady ??= new Map()
+      this.staleReady.set(jobId, (this.staleReady.get(jobId) ?? 0) + 1)
+      this.staleReadyCount++
+    }
+    this.roomMade()
   }
 
   /** Parks a consumer with credit at the back of the waiting list (once per actor). */
@@ -161,10 +370,8 @@ export class QueueActor {
   }
 
   private step(job: JobRef, event: LifecycleEvent): Transition {
-    const next = transition(job.state, event)
-    // Unreachable unless the broker has a bug: refuse rather than corrupt the job.
-    if (next === undefined) throw new Error(`job ${job.id}: '${event}' is not allowed in state ${job.state}`)
-    job.state = next.next
+    const next = step(job, event)
+    job.state = next.next as StateCode
     return next
   }
 
@@ -182,7 +389,26 @@ export class QueueActor {
     consumer.inflight++
     this.leased.set(job.id, job)
     consumer.target.deliver(consumer, job, bytes, leaseMs)
-    if (tr.event !== null) this.ctx.emit(job, tr.event, null)
+    this.emit(job, tr, null, 0)
+  }
+
+  /** Publishes a transition of a job this actor holds (no-op when nobody watches it). */
+  private emit(
+    job: JobRef,
+    tr: Transition,
+    data: Uint8Array | null,
+    runAt: number,
+    attempt = job.state === State.active ? job.attempts + 1 : job.attempts,
+  ): void {
+    if (tr.event === null || !this.ctx.isWatched(job.id)) return
+    this.ctx.emit(job.id, tr.event, job.state, attempt, data, runAt, tr.endsWatch)
+  }
+
+  /** Publishes a transition of a job known by id only; its attempts are read only when watched. */
+  private emitId(jobId: number, tr: Transition, state: number, runAt = 0, attempts?: number): void {
+    if (tr.event === null || !this.ctx.isWatched(jobId)) return
+    const attempt = attempts ?? this.ctx.store.row(jobId)?.attempts ?? 0
+    this.ctx.emit(jobId, tr.event, state, attempt, null, runAt, tr.endsWatch)
   }
 
   /** Ends the current delivery's lease bookkeeping; returns the consumer that got credit back. */
@@ -196,34 +422,48 @@ export class QueueActor {
     return consumer
   }
 
-  private expiresAt(job: JobRef, now: number): number {
-    return now + (job.retentionMs >= 0 ? job.retentionMs : this.ctx.defaultRetentionMs)
+  private expiresAt(retentionMs: number, now: number): number {
+    return now + (retentionMs >= 0 ? retentionMs : this.ctx.defaultRetentionMs)
   }
+
+  // ---- settlement ----------------------------------------------------------------------------
 
   ack(job: JobRef, result: Uint8Array | null): void {
     const tr = this.step(job, 'ack')
     const now = Date.now()
     job.attempts++
-    this.ctx.store.complete(job.id, job.attempts, result, now, this.expiresAt(job, now))
+    this.ctx.store.finish(job.id, this.id, State.completed, job.attempts, result, null, now, this.expiresAt(job.retentionMs, now))
     const consumer = this.endDelivery(job)
     this.completed++
-    this.ctx.emit(job, tr.event as EventType, result)
+    this.emit(job, tr, result, 0)
     this.ctx.serve(consumer)
   }
 
-  /** A delivery failed (nack, lease expiry, consumer lost): retry while attempts are left. */
-  failDelivery(job: JobRef, error: Uint8Array | null, retry: boolean): void {
+  /**
+   * A delivery failed (nack, lease expiry, consumer lost): retry while attempts are left, after
+   * the job's backoff or `retryAfterMs` (≥ 0: the worker's wish for this retry).
+   */
+  failDelivery(job: JobRef, error: Uint8Array | null, retry: boolean, retryAfterMs = -1): void {
     job.attempts++
-    const tr = this.step(job, failureOutcome(job.attempts, job.maxAttempts, retry))
+    const retrying = retry && job.attempts < job.maxAttempts
+    const wait = !retrying ? 0 : retryAfterMs >= 0 ? retryAfterMs : backoffDelay(job.backoff, job.attempts)
+    const tr = this.step(job, failureOutcome(job.attempts, job.maxAttempts, retry, wait))
     const now = Date.now()
     const consumer = this.endDelivery(job)
-    if (tr.terminal) {
-      this.ctx.store.fail(job.id, job.attempts, error, now, this.expiresAt(job, now))
+    if (tr.next === State.failed) {
+      this.ctx.store.finish(job.id, this.id, State.failed, job.attempts, null, error, now, this.expiresAt(job.retentionMs, now))
       this.failed++
-      this.ctx.emit(job, tr.event as EventType, error)
+      this.emit(job, tr, error, 0)
+    } else if (tr.next === State.delayed) {
+      const runAt = now + wait
+      this.ctx.store.retry(job.id, job.attempts, error, runAt)
+      this.emit(job, tr, error, runAt)
+      // Known by id from here on: the JobRef goes, the store has the rest.
+      if (runAt > this.promotedThrough) this.addDelayed(job.id, runAt, job.priority)
+      else this.enqueueId(job.id, job.priority)
     } else {
-      this.ctx.store.retry(job.id, job.attempts, error)
-      this.ctx.emit(job, tr.event as EventType, error)
+      this.ctx.store.retry(job.id, job.attempts, error, 0)
+      this.emit(job, tr, error, now)
       this.requeue(job)
     }
     this.ctx.serve(consumer)
@@ -238,15 +478,253 @@ export class QueueActor {
   progress(job: JobRef, value: Uint8Array): void {
     const tr = this.step(job, 'progress')
     job.progress = copyOf(value)
-    this.ctx.emit(job, tr.event as EventType, job.progress)
+    this.emit(job, tr, job.progress, 0)
   }
 
   /** Fails every delivery whose lease ended before `now` (called by the broker's lease timer). */
   expireLeases(now: number, error: Uint8Array): void {
-    if (this.leased.size === 0) return
-    // Collect first: a failed delivery may be re-leased at once, and must not expire twice.
-    const expired: JobRef[] = []
-    for (const job of this.leased.values()) if (job.leaseDeadline <= now) expired.push(job)
-    for (const job of expired) this.failDelivery(job, error, true)
+    if (this.leased.size !== 0) {
+      // Collect first: a failed delivery may be re-leased at once, and must not expire twice.
+      const expired: JobRef[] = []
+      for (const job of this.leased.values()) if (job.leaseDeadline <= now) expired.push(job)
+      for (const job of expired) this.failDelivery(job, error, true)
+    }
+    if (this.revoked.size !== 0) {
+      const over: JobRef[] = []
+      for (const job of this.revoked.values()) if (job.leaseDeadline <= now) over.push(job)
+      for (const job of over) this.releaseRevoked(job)
+    }
   }
+
+  // ---- time --------------------------------------------------------------------------------------
+
+  private requestWake(due: number): void {
+    if (due >= this.wakeRequested) return
+    this.wakeRequested = due
+    this.ctx.wakeAt(this, due)
+  }
+
+  /** Called by the broker's timer: delayed jobs that came due join the line; waits time out. */
+  wake(now: number): void {
+    this.wakeRequested = Infinity
+    const heap = this.delayed
+    while (heap.size !== 0 && heap.topDue <= now) {
+      const jobId = heap.topId
+      const priority = heap.topTag
+      heap.pop()
+      if (this.skipStaleDelayed(jobId)) continue
+      this.emitId(jobId, step(undefined, 'due', State.delayed), State.queued)
+      this.enqueueId(jobId, priority)
+    }
+    if (now > this.promotedThrough) this.promotedThrough = now
+    if (this.producers.length !== 0) this.expireWaits(now)
+    let next = heap.topDue
+    for (const w of this.producers) if (w.deadline < next) next = w.deadline
+    if (next !== Infinity) this.requestWake(next)
+  }
+
+  // ---- queue length and waiting submits ------------------------------------------------------------
+
+  /** A submit of `n` new jobs may go in now (room, and nobody waiting ahead of it). */
+  admits(n: number): boolean {
+    const max = this.settings.maxLength
+    return max === undefined || (this.producers.length === 0 && this.queuedCount + this.delayedCount + n <= max)
+  }
+
+  /** A full queue takes one more waiting submit; false when too many wait already. */
+  addWaiting(w: WaitingSubmit): boolean {
+    if (this.producers.length >= Limits.maxWaitingSubmits) return false
+    this.producers.push(w)
+    this.requestWake(w.deadline)
+    return true
+  }
+
+  /** Jobs left the line (dispatch, cancel, remove) or the limit rose: admit waiting submits in order. */
+  private roomMade(): void {
+    if (this.producers.length === 0 || this.admitting) return
+    this.admitting = true
+    try {
+      const max = this.settings.maxLength
+      while (this.producers.length !== 0) {
+        const w = this.producers[0]
+        if (!w.gone && max !== undefined && this.queuedCount + this.delayedCount + w.needed > max) break
+        this.producers.shift()
+        if (!w.gone) w.admit()
+      }
+    } finally {
+      this.admitting = false
+    }
+  }
+
+  private expireWaits(now: number): void {
+    const keep: WaitingSubmit[] = []
+    for (const w of this.producers) {
+      if (w.gone) continue
+      if (w.deadline <= now) w.expire()
+      else keep.push(w)
+    }
+    this.producers.length = 0
+    this.producers.push(...keep)
+    this.roomMade() // an expired head may have held back smaller submits behind it
+  }
+
+  // ---- operations on one job (cancel, retry, remove) --------------------------------------------
+
+  /** Cancels a job of this queue (PROTOCOL.md §3 cancel); `row` is its stored row. */
+  cancel(row: JobRow): { state: string; cancelled: boolean } {
+    const active = this.leased.get(row.id)
+    if (active !== undefined) {
+      this.cancelActive(active)
+      return { state: 'cancelled', cancelled: true }
+    }
+    const from = this.stateOf(row)
+    if (isTerminal(from)) return { state: STATE_NAMES[from], cancelled: false }
+    const tr = step(undefined, 'cancel', from)
+    const now = Date.now()
+    this.ctx.store.finish(row.id, this.id, State.cancelled, row.attempts, null, null, now, this.expiresAt(row.retentionMs, now))
+    this.cancelled++
+    this.emitId(row.id, tr, State.cancelled, 0, row.attempts)
+    this.leaveLine(row.id, from)
+    return { state: 'cancelled', cancelled: true }
+  }
+
+  /**
+   * An active job ends cancelled at once; its worker is told to stop (revoke), and the delivery
+   * keeps holding the consumer's credit until the worker lets go (settles, lease ends, closes).
+   */
+  private cancelActive(job: JobRef): void {
+    const tr = this.step(job, 'cancel')
+    const now = Date.now()
+    const attempt = job.attempts + 1 // the interrupted delivery counts as made
+    this.ctx.store.finish(job.id, this.id, State.cancelled, attempt, null, null, now, this.expiresAt(job.retentionMs, now))
+    this.leased.delete(job.id)
+    this.revoked.set(job.id, job)
+    job.progress = null
+    this.cancelled++
+    this.emit(job, tr, null, 0, attempt)
+    const consumer = job.consumer as Consumer
+    consumer.target.revoke(consumer, job)
+  }
+
+  /** A revoked delivery is let go: its consumer gets the credit back. */
+  releaseRevoked(job: JobRef): void {
+    if (this.revoked.get(job.id) !== job) return
+    this.revoked.delete(job.id)
+    const consumer = job.consumer as Consumer
+    job.consumer = null
+    consumer.inflight--
+    consumer.target.forget(job)
+    this.ctx.serve(consumer)
+  }
+
+  /** Sends a failed or cancelled job back to `queued`, attempts reset (retry, redrive). */
+  requeueFinished(row: JobRow): void {
+    const from = this.stateOf(row)
+    const tr = transition(from, 'requeue')
+    if (tr === undefined)
+      throw new BrokerError('conflict', `job ${row.id} is ${STATE_NAMES[from]}: only failed or cancelled jobs can be retried`, row.id)
+    const held = this.revoked.get(row.id)
+    if (held !== undefined) {
+      throw new BrokerError(
+        'conflict',
+        `job ${row.id} was cancelled while running and its worker has not let go of it yet (lease until ${held.leaseDeadline}); retry it after that`,
+        row.id,
+      )
+    }
+    this.ctx.store.requeue(row.id)
+    this.countFinished(from, -1)
+    this.emitId(row.id, tr, State.queued, 0, 0)
+    this.enqueueId(row.id, row.priority)
+  }
+
+  /** Deletes a job that is not active; returns the state it had. */
+  remove(row: JobRow): string {
+    const from = this.stateOf(row)
+    const tr = transition(from, 'remove')
+    if (tr === undefined)
+      throw new BrokerError('conflict', `job ${row.id} is ${STATE_NAMES[from]}: cancel it first, then remove it`, row.id)
+    this.ctx.store.remove(row.id, this.ctx.lastJobId)
+    this.emitId(row.id, tr, from, 0, row.attempts)
+    if (isTerminal(from)) this.countFinished(from, -1)
+    else this.leaveLine(row.id, from)
+    return STATE_NAMES[from]
+  }
+
+  // ---- listing -----------------------------------------------------------------------------------
+
+  /**
+   * Ids of this queue's unfinished jobs in `state` (queued, delayed, active) below `beforeId`,
+   * highest first, at most `limit`. A scan of the line: O(n log limit), for admin paging only.
+   */
+  unfinishedIds(state: StateCode, beforeId: number, limit: number): number[] {
+    const best = new TimeHeap(Math.max(2, limit + 1)) // min-heap of the `limit` largest ids so far
+    const offer = (id: number): void => {
+      if (id >= beforeId) return
+      if (best.size < limit) best.push(id, id)
+      else if (id > best.topId) {
+        best.pop()
+        best.push(id, id)
+      }
+    }
+    if (state === State.active) for (const id of this.leased.keys()) offer(id)
+    else {
+      const stale = state === State.delayed ? this.staleDelayed : this.staleReady
+      // An id with stale entries is live only if it has more entries than stale ones.
+      const seen = stale === null ? null : new Map<number, number>()
+      const visit = (id: number): void => {
+        if (seen !== null && (stale as Map<number, number>).has(id)) seen.set(id, (seen.get(id) ?? 0) + 1)
+        else offer(id)
+      }
+      if (state === State.delayed) this.delayed.forEach((_due, id) => visit(id))
+      else this.ready.forEach((item) => visit(typeof item === 'number' ? item : item.id))
+      if (seen !== null) for (const [id, n] of seen) if (n > ((stale as Map<number, number>).get(id) ?? 0)) offer(id)
+    }
+    const out: number[] = []
+    while (best.size !== 0) {
+      out.push(best.topId)
+      best.pop()
+    }
+    return out.reverse()
+  }
+
+  // ---- pause and settings ----------------------------------------------------------------------
+
+  setPaused(paused: boolean): void {
+    if (this.paused === paused) return
+    this.paused = paused
+    this.save()
+    if (!paused) this.serveWaiting()
+  }
+
+  configure(change: SettingsChange): void {
+    this.settings = applyChange(this.settings, change)
+    this.settingsBackoffJson = this.settings.backoff === undefined ? null : JSON.stringify(this.settings.backoff)
+    this.save()
+    this.roomMade() // a higher (or no) maxLength lets waiting submits in
+  }
+
+  private save(): void {
+    this.ctx.store.saveQueue(this.id, settingsToJson(this.settings), this.paused)
+  }
+
+  /** Resume: every parked consumer is served again (in the order they waited). */
+  private serveWaiting(): void {
+    const parked: Consumer[] = []
+    while (this.waiting.length !== 0) {
+      const consumer = this.waiting.shift() as Consumer
+      consumer.parkedMask &= ~(1 << consumer.actors.indexOf(this))
+      parked.push(consumer)
+    }
+    for (const consumer of parked) this.ctx.serve(consumer)
+  }
+}
+
+/**
+ * The table's transition for `event` from a job's state (or from `from` for a job known by id
+ * only). Unreachable unless the broker has a bug: refuse rather than corrupt the job.
+ */
+function step(job: JobRef | undefined, event: LifecycleEvent, from: number = job?.state ?? -1): Transition {
+  const next = transition(from as StateCode, event)
+  if (next === undefined) throw new Error(`job ${job?.id ?? '?'}: '${event}' is not allowed in state ${from}`)
+  return next
 }

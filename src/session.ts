@@ -7,11 +7,26 @@ import type { Logger } from 'pino'
 import { FrameWriter, decodeFrame } from '../protocol/codec.js'
 import { BrokerError } from '../protocol/errors.js'
 import { CloseCode, Limits, Op, PROTOCOL_VERSION } from '../protocol/ops.js'
-import { CONSUMER_LOST, type Broker } from './broker.js'
+import { CONSUMER_LOST, FINISHED_STATES, LISTABLE_STATES, type Broker } from './broker.js'
 import { Consumer, type DeliveryTarget } from './consumer.js'
 import type { JobRef } from './job.js'
 import type { QueueActor } from './queue-actor.js'
-import { badRequest, binAt, optBool, optLease, optsAt, queueAt, queuesAt, submitOptsAt, uintAt } from './validate.js'
+import { State, type StateCode } from './lifecycle.js'
+import {
+  badRequest,
+  binAt,
+  limitOpt,
+  nackOptsAt,
+  optLease,
+  optsAt,
+  queueAt,
+  queuesAt,
+  settingsAt,
+  stateAt,
+  submitOptsAt,
+  uintAt,
+  uintOpt,
+} from './validate.js'
 
 /** The transport under a session (uWS in production; see uws.ts). */
 export interface Socket {
@@ -127,23 +142,24 @@ export class Session implements DeliveryTarget {
         const payload = binAt(m, 3, 'payload', maxPayload, false) as Uint8Array
         this.guardStopping()
         const opts = submitOptsAt(m, 4)
-        const r = b.submit(queue, payload, opts, this.client, rid)
+        const r = b.submit(this, rid, queue, payload, opts, this.client)
+        if (r === null) return // waiting for room in a full queue: answered by pushSubmitted
         this.replies.array(4).uint(Op.submitted).uint(rid).uint(r.id).bool(r.duplicate)
         if (opts.watch) b.hub.requestWatch(this, rid, r.id)
         return this.markDirty()
       }
       case Op.ack: {
-        const job = this.heldDelivery(m)
+        const job = this.heldDelivery(m, true)
         const result = binAt(m, 4, 'result', maxPayload, true)
         job.actor.ack(job, result)
         if (rid !== 0) this.ok(rid, null)
         return
       }
       case Op.nack: {
-        const job = this.heldDelivery(m)
+        const job = this.heldDelivery(m, true)
         const error = binAt(m, 4, 'error', maxPayload, true)
-        const retry = optBool(optsAt(m, 5, ['retry']), 'retry', true)
-        job.actor.failDelivery(job, error, retry)
+        const { retry, retryAfterMs } = nackOptsAt(m, 5)
+        job.actor.failDelivery(job, error, retry, retryAfterMs)
         if (rid !== 0) this.ok(rid, null)
         return
       }
@@ -176,14 +192,14 @@ export class Session implements DeliveryTarget {
         return this.ok(rid, null)
       }
       case Op.extend: {
-        const job = this.heldDelivery(m)
+        const job = this.heldDelivery(m, false)
         const leaseMs = uintAt(m, 4, 'leaseMs', Limits.minLeaseMs, Limits.maxLeaseMs)
         const deadline = job.actor.extend(job, leaseMs)
         if (rid !== 0) this.ok(rid, deadline)
         return
       }
       case Op.progress: {
-        const job = this.heldDelivery(m)
+        const job = this.heldDelivery(m, false)
         const value = binAt(m, 4, 'progress', maxPayload, false) as Uint8Array
         job.actor.progress(job, value)
         if (rid !== 0) this.ok(rid, null)
@@ -203,7 +219,8 @@ export class Session implements DeliveryTarget {
         const jobId = uintAt(m, 2, 'job')
         const snap = b.snapshot(jobId)
         if (snap === undefined) throw new BrokerError('not_found', `job ${jobId} does not exist (or its retention ended)`, jobId)
-        return this.writeSnapshot(rid, snap)
+        this.replies.array(3).uint(Op.snapshot).uint(rid).value(snap)
+        return this.markDirty()
       }
       case Op.stats: {
         const queue = m[2] === undefined || m[2] === null ? null : queueAt(m, 2)
@@ -211,6 +228,33 @@ export class Session implements DeliveryTarget {
       }
       case Op.ping:
         return this.ok(rid, null)
+      case Op.cancel:
+        return this.ok(rid, b.cancel(uintAt(m, 2, 'job')))
+      case Op.retry:
+        return this.ok(rid, b.retry(uintAt(m, 2, 'job')))
+      case Op.remove:
+        return this.ok(rid, b.remove(uintAt(m, 2, 'job')))
+      case Op.listJobs: {
+        const queue = queueAt(m, 2)
+        const state = stateAt(m, 3, LISTABLE_STATES)
+        const o = optsAt(m, 4, ['limit', 'cursor'])
+        const limit = limitOpt(o, 'limit', Limits.maxListLimit, Limits.defaultListLimit)
+        return this.ok(rid, b.listJobs(queue, state as StateCode, uintOpt(o, 'cursor', Number.MAX_SAFE_INTEGER), limit))
+      }
+      case Op.redrive: {
+        const queue = queueAt(m, 2)
+        const limit = limitOpt(optsAt(m, 3, ['limit']), 'limit', Limits.maxRedrive, Limits.maxRedrive)
+        return this.ok(rid, b.redrive(queue, limit))
+      }
+      case Op.purge:
+        return this.ok(rid, b.purgeQueue(queueAt(m, 2), stateAt(m, 3, FINISHED_STATES) as StateCode))
+      case Op.pause:
+      case Op.resume:
+        return this.ok(rid, b.pause(queueAt(m, 2), op === Op.pause))
+      case Op.configure:
+        return this.ok(rid, b.configure(queueAt(m, 2), settingsAt(m, 3)))
+      case Op.getQueue:
+        return this.ok(rid, b.queueInfo(queueAt(m, 2)))
       case Op.hello:
         return this.hello(rid, m)
       default:
@@ -270,18 +314,8 @@ export class Session implements DeliveryTarget {
     }
     this.guardStopping()
     // Effects first (each submit may deliver to a consumer of this very connection), reply after.
-    const ids: number[] = new Array(items.length)
-    const dups: boolean[] = new Array(items.length)
-    for (let i = 0; i < items.length; i++) {
-      const r = this.broker.submit(queue, payloads[i], options[i], this.client, rid + i)
-      ids[i] = r.id
-      dups[i] = r.duplicate
-    }
-    const w = this.replies.array(4).uint(Op.submitted).uint(rid).array(items.length)
-    for (let i = 0; i < ids.length; i++) w.uint(ids[i])
-    w.array(items.length)
-    for (let i = 0; i < dups.length; i++) w.bool(dups[i])
-    this.markDirty()
+    const r = this.broker.submitMany(this, rid, queue, payloads, options, this.client)
+    if (r !== null) this.writeSubmitted(this.replies, rid, r.ids, r.duplicates, true)
   }
 
   private pop(rid: number, m: unknown[]): void {
@@ -324,15 +358,22 @@ export class Session implements DeliveryTarget {
     return consumer
   }
 
-  /** The delivery named by [op, rid, job, attempt], if this connection still holds its lease. */
-  private heldDelivery(m: unknown[]): JobRef {
+  /**
+   * The delivery named by [op, rid, job, attempt], if this connection still holds its lease. A
+   * delivery revoked by a cancel is refused too; a settlement (`settle`) of it lets it go.
+   */
+  private heldDelivery(m: unknown[], settle: boolean): JobRef {
     const jobId = uintAt(m, 2, 'job')
     const attempt = uintAt(m, 3, 'attempt')
     const job = this.held.get(jobId)
-    if (job === undefined || job.attempts + 1 !== attempt) {
+    const revoked = job !== undefined && job.state !== State.active
+    if (job === undefined || job.attempts + 1 !== attempt || revoked) {
+      if (revoked && settle && job.attempts + 1 === attempt) job.actor.releaseRevoked(job)
       throw new BrokerError(
         'lease_expired',
-        `job ${jobId} attempt ${attempt} is not held by this connection (lease expired, settled, or never delivered here)`,
+        revoked
+          ? `job ${jobId} attempt ${attempt} was cancelled: its result is not kept`
+          : `job ${jobId} attempt ${attempt} is not held by this connection (lease expired, settled, or never delivered here)`,
         jobId,
       )
     }
@@ -366,7 +407,18 @@ export class Session implements DeliveryTarget {
   }
 
   forget(job: JobRef): void {
-    this.held.delete(job.id)
+    if (this.held.get(job.id) === job) this.held.delete(job.id)
+  }
+
+  revoke(consumer: Consumer, job: JobRef): void {
+    this.pushes
+      .array(5)
+      .uint(Op.revoke)
+      .uint(consumer.popRid !== 0 ? 0 : consumer.id)
+      .uint(job.id)
+      .uint(job.attempts + 1)
+      .str('cancelled')
+    this.markDirty()
   }
 
   // ---- output ----------------------------------------------------------------------------------
@@ -385,13 +437,38 @@ export class Session implements DeliveryTarget {
     this.markDirty()
   }
 
-  writeSnapshot(rid: number, snapshot: Record<string, unknown>): void {
-    this.replies.array(3).uint(Op.snapshot).uint(rid).value(snapshot)
+  private writeSubmitted(w: FrameWriter, rid: number, ids: number[], duplicates: boolean[], many: boolean): void {
+    if (!many) w.array(4).uint(Op.submitted).uint(rid).uint(ids[0]).bool(duplicates[0])
+    else {
+      w.array(4).uint(Op.submitted).uint(rid).array(ids.length)
+      for (let i = 0; i < ids.length; i++) w.uint(ids[i])
+      w.array(duplicates.length)
+      for (let i = 0; i < duplicates.length; i++) w.bool(duplicates[i])
+    }
     this.markDirty()
   }
 
+  /** A submit that waited for room got in (written while another request may be handled). */
+  pushSubmitted(rid: number, ids: number[], duplicates: boolean[], many: boolean): void {
+    this.writeSubmitted(this.pushes, rid, ids, duplicates, many)
+  }
+
+  /** A watch's snapshot, written at the end of the turn (after a waited submit's `submitted`). */
+  pushSnapshot(rid: number, snapshot: Record<string, unknown>): void {
+    this.pushes.array(3).uint(Op.snapshot).uint(rid).value(snapshot)
+    this.markDirty()
+  }
+
+  pushError(rid: number, err: BrokerError): void {
+    this.writeErrorTo(this.pushes, rid, err)
+  }
+
   writeError(rid: number, err: BrokerError): void {
-    const w = this.replies.array(5).uint(Op.error).uint(rid).str(err.code).str(err.message)
+    this.writeErrorTo(this.replies, rid, err)
+  }
+
+  private writeErrorTo(out: FrameWriter, rid: number, err: BrokerError): void {
+    const w = out.array(5).uint(Op.error).uint(rid).str(err.code).str(err.message)
     if (err.jobId !== undefined) w.uint(err.jobId)
     else w.nil()
     this.markDirty()
@@ -449,7 +526,10 @@ export class Session implements DeliveryTarget {
     this.pops.clear()
     // On graceful shutdown nothing is failed: active jobs are simply queued again after restart.
     if (!this.broker.stopping) {
-      for (const job of [...this.held.values()]) job.actor.failDelivery(job, CONSUMER_LOST, true)
+      for (const job of [...this.held.values()]) {
+        if (job.state === State.active) job.actor.failDelivery(job, CONSUMER_LOST, true)
+        else job.actor.releaseRevoked(job) // cancelled while active: nothing left to fail
+      }
     }
     this.held.clear()
     this.broker.hub.dropWatcher(this)

@@ -9,10 +9,15 @@ export type Durability = 'normal' | 'strict'
 
 export interface JobRow {
   id: number
+  queueId: number
   queue: string
-  state: number
+  /** Finished state (completed, failed, cancelled), or null while unfinished. */
+  state: number | null
   attempts: number
   maxAttempts: number
+  priority: number
+  runAt: number
+  retentionMs: number
   createdAt: number
   finishedAt: number | null
   result: Buffer | null
@@ -24,7 +29,12 @@ export interface JobRow {
 // the backlog (measured: 11 → 8 WAL pages per commit, 3.4 → 2.6 µs of SQLite per job).
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS queues (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS queues (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  settings TEXT,                     -- JSON of the queue's settings (configure), NULL: none
+  paused INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS jobs (
   id INTEGER PRIMARY KEY,
   queue_id INTEGER NOT NULL,
@@ -33,27 +43,59 @@ CREATE TABLE IF NOT EXISTS jobs (
   lease_ms INTEGER NOT NULL DEFAULT 0, -- 0: consumer's / broker's default
   retention_ms INTEGER NOT NULL DEFAULT -1, -- -1: broker's default
   priority INTEGER NOT NULL DEFAULT 0,
-  run_at INTEGER NOT NULL DEFAULT 0,
+  run_at INTEGER NOT NULL DEFAULT 0, -- due time while delayed (a delay or a retry's backoff), else 0
   key TEXT,                          -- idempotency key (unique per queue)
   origin_client INTEGER,             -- (client, seq) of the submit, for re-send de-duplication
   origin_seq INTEGER,
   payload BLOB,
   error BLOB,                        -- last error of a failed delivery (while retrying)
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  backoff TEXT                       -- JSON of the job's retry backoff, NULL: retry at once
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs(queue_id, key) WHERE key IS NOT NULL;
 -- A job is finished iff it has a row here; the row goes when its retention ends (with the job).
 CREATE TABLE IF NOT EXISTS finished (
   id INTEGER PRIMARY KEY,            -- = jobs.id
-  state INTEGER NOT NULL,            -- 2 completed, 3 failed (src/lifecycle.ts)
+  state INTEGER NOT NULL,            -- 2 completed, 3 failed, 5 cancelled (src/lifecycle.ts)
   attempts INTEGER NOT NULL,         -- deliveries made, the last one included
   result BLOB,
   error BLOB,
   finished_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL
+  expires_at INTEGER NOT NULL,
+  queue_id INTEGER                   -- = jobs.queue_id (listing dead letters without a join)
 );
 CREATE INDEX IF NOT EXISTS finished_expiry ON finished(expires_at);
 `
+
+/** Columns added after schema 1: [table, column, type, back-fill statement or null]. */
+const MIGRATIONS: Array<[string, string, string, string | null]> = [
+  ['queues', 'settings', 'TEXT', null],
+  ['queues', 'paused', 'INTEGER NOT NULL DEFAULT 0', null],
+  ['jobs', 'backoff', 'TEXT', null],
+  ['finished', 'queue_id', 'INTEGER', 'UPDATE finished SET queue_id = (SELECT queue_id FROM jobs WHERE jobs.id = finished.id)'],
+]
+
+// Dead letters and cancelled jobs are listed by queue; completed ones are not indexed (the hot
+// path pays nothing: a partial index is only written for the rows it covers).
+const INDEXES = `CREATE INDEX IF NOT EXISTS finished_by_queue ON finished(queue_id, state, id) WHERE state <> ${State.completed};`
+
+const SCHEMA_VERSION = 2
+
+/** Columns of one job insert (see INSERT_COLUMNS). */
+const COLS = 13
+const INSERT_COLUMNS =
+  'id, queue_id, max_attempts, lease_ms, retention_ms, key, origin_client, origin_seq, payload, created_at, priority, run_at, backoff'
+const ROW_PARAMS = `(${new Array(COLS).fill('?').join(', ')})`
+
+/** What `loadQueued` returns: [payload, attempts, maxAttempts, leaseMs, retentionMs, priority, backoff JSON]. */
+export type QueuedRow = [Buffer, number, number, number, number, number, string | null]
+
+export interface QueueRow {
+  id: number
+  name: string
+  settings: string | null
+  paused: number
+}
 
 /** Job inserts buffered per statement (multi-row INSERT). */
 const INSERT_BATCH = 16
@@ -65,10 +107,12 @@ export class Store {
   private readonly commitStmt: Database.Statement
   private readonly insertJob: Database.Statement
   private readonly insertJobs: Database.Statement
-  private readonly pendingArgs: unknown[] = new Array(INSERT_BATCH * 10).fill(null)
+  private readonly pendingArgs: unknown[] = new Array(INSERT_BATCH * COLS).fill(null)
   private pendingRows = 0
   private readonly finishJob: Database.Statement
   private readonly retryJob: Database.Statement
+  private readonly unfinishJob: Database.Statement
+  private readonly resetJob: Database.Statement
   private readonly payloadOf: Database.Statement
   private readonly loadQueuedStmt: Database.Statement
   private readonly byKey: Database.Statement
@@ -79,8 +123,13 @@ export class Store {
   private readonly deleteJob: Database.Statement
   private readonly anyExpired: Database.Statement
   private readonly insertQueue: Database.Statement
+  private readonly updateQueue: Database.Statement
   private readonly nextClient: Database.Statement
   private readonly saveLastJob: Database.Statement
+  private readonly finishedPage: Database.Statement
+  private readonly finishedOldest: Database.Statement
+  private readonly purgeJobs: Database.Statement
+  private readonly purgeFinished: Database.Statement
   /** Called when the first write of a turn opens the transaction (the broker schedules a flush). */
   onWrite: () => void = () => {}
 
@@ -92,41 +141,33 @@ export class Store {
     this.db.pragma('locking_mode = EXCLUSIVE')
     this.db.pragma('cache_size = -32768') // 32 MiB page cache
     this.db.pragma('temp_store = MEMORY')
-    this.db.exec(SCHEMA)
-    this.db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', 1)`).run()
+    this.migrate()
     this.begin = this.db.prepare('BEGIN')
     this.commitStmt = this.db.prepare('COMMIT')
-    this.insertJob = this.db.prepare(
-      `INSERT INTO jobs (id, queue_id, max_attempts, lease_ms, retention_ms, key, origin_client, origin_seq, payload, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    this.insertJobs = this.db.prepare(
-      `INSERT INTO jobs (id, queue_id, max_attempts, lease_ms, retention_ms, key, origin_client, origin_seq, payload, created_at)
-       VALUES ${new Array(INSERT_BATCH).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-    )
+    this.insertJob = this.db.prepare(`INSERT INTO jobs (${INSERT_COLUMNS}) VALUES ${ROW_PARAMS}`)
+    this.insertJobs = this.db.prepare(`INSERT INTO jobs (${INSERT_COLUMNS}) VALUES ${new Array(INSERT_BATCH).fill(ROW_PARAMS).join(', ')}`)
     this.finishJob = this.db.prepare(
-      'INSERT INTO finished (id, state, attempts, result, error, finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO finished (id, queue_id, state, attempts, result, error, finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     )
-    this.retryJob = this.db.prepare(`UPDATE jobs SET attempts = ?, error = ? WHERE id = ?`)
+    this.retryJob = this.db.prepare(`UPDATE jobs SET attempts = ?, error = ?, run_at = ? WHERE id = ?`)
+    this.unfinishJob = this.db.prepare('DELETE FROM finished WHERE id = ?')
+    this.resetJob = this.db.prepare('UPDATE jobs SET attempts = 0, error = NULL, run_at = 0 WHERE id = ?')
     this.payloadOf = this.db.prepare('SELECT payload FROM jobs WHERE id = ?').pluck()
     this.loadQueuedStmt = this.db
       .prepare(
-        'SELECT payload, attempts, max_attempts, lease_ms, retention_ms FROM jobs j WHERE id = ? AND NOT EXISTS (SELECT 1 FROM finished f WHERE f.id = j.id)',
+        `SELECT payload, attempts, max_attempts, lease_ms, retention_ms, priority, backoff FROM jobs j
+         WHERE id = ? AND NOT EXISTS (SELECT 1 FROM finished f WHERE f.id = j.id)`,
       )
       .raw()
     this.byKey = this.db.prepare('SELECT id FROM jobs WHERE queue_id = ? AND key = ?').pluck()
     this.byOrigin = this.db.prepare('SELECT id FROM jobs WHERE id > ? AND origin_client = ? AND origin_seq = ? LIMIT 1').pluck()
     this.jobRow = this.db.prepare(
-      `SELECT j.id, q.name AS queue, coalesce(f.state, ${State.queued}) AS state, coalesce(f.attempts, j.attempts) AS attempts,
-              j.max_attempts AS maxAttempts, j.created_at AS createdAt, f.finished_at AS finishedAt, f.result,
-              coalesce(f.error, j.error) AS error
+      `SELECT j.id, j.queue_id AS queueId, q.name AS queue, f.state, coalesce(f.attempts, j.attempts) AS attempts,
+              j.max_attempts AS maxAttempts, j.priority, j.run_at AS runAt, j.retention_ms AS retentionMs,
+              j.created_at AS createdAt, f.finished_at AS finishedAt, f.result, coalesce(f.error, j.error) AS error
        FROM jobs j JOIN queues q ON q.id = j.queue_id LEFT JOIN finished f ON f.id = j.id WHERE j.id = ?`,
     )
-    this.expiredStmt = this.db
-      .prepare(
-        'SELECT f.id, j.queue_id, f.state FROM finished f JOIN jobs j ON j.id = f.id WHERE f.expires_at <= ? ORDER BY f.expires_at LIMIT ?',
-      )
-      .raw()
+    this.expiredStmt = this.db.prepare('SELECT id, queue_id, state FROM finished WHERE expires_at <= ? ORDER BY expires_at LIMIT ?').raw()
     this.deleteFinished = this.db.prepare('DELETE FROM finished WHERE id = ?')
     this.deleteJob = this.db.prepare('DELETE FROM jobs WHERE id = ?')
     this.saveLastJob = this.db.prepare(
@@ -134,9 +175,36 @@ export class Store {
     )
     this.anyExpired = this.db.prepare('SELECT 1 FROM finished WHERE expires_at <= ? LIMIT 1').pluck()
     this.insertQueue = this.db.prepare('INSERT INTO queues (name) VALUES (?)')
+    this.updateQueue = this.db.prepare('UPDATE queues SET settings = ?, paused = ? WHERE id = ?')
     this.nextClient = this.db
       .prepare(`INSERT INTO meta(key, value) VALUES ('clients', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value`)
       .pluck()
+    this.finishedPage = this.db
+      .prepare('SELECT id FROM finished WHERE queue_id = ? AND state = ? AND id < ? ORDER BY id DESC LIMIT ?')
+      .pluck()
+    this.finishedOldest = this.db.prepare('SELECT id FROM finished WHERE queue_id = ? AND state = ? ORDER BY id LIMIT ?').pluck()
+    this.purgeJobs = this.db.prepare('DELETE FROM jobs WHERE id IN (SELECT id FROM finished WHERE queue_id = ? AND state = ?)')
+    this.purgeFinished = this.db.prepare('DELETE FROM finished WHERE queue_id = ? AND state = ?')
+  }
+
+  /** Creates the schema, or brings a file of an older schema up to date (columns, back-fills). */
+  private migrate(): void {
+    this.db.exec(SCHEMA)
+    const version = (this.db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).pluck().get() as number | undefined) ?? 0
+    if (version < SCHEMA_VERSION) {
+      this.db.transaction(() => {
+        for (const [table, column, type, fill] of MIGRATIONS) {
+          const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>
+          if (columns.some((c) => c.name === column)) continue
+          this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`)
+          if (fill !== null) this.db.exec(fill)
+        }
+        this.db
+          .prepare(`INSERT INTO meta(key, value) VALUES ('schema', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`)
+          .run(SCHEMA_VERSION)
+      })()
+    }
+    this.db.exec(INDEXES)
   }
 
   /**
@@ -149,7 +217,7 @@ export class Store {
     if (n === 0) return
     const a = this.pendingArgs
     if (n === INSERT_BATCH) this.insertJobs.run(a)
-    else for (let r = 0; r < n; r++) this.insertJob.run(a.slice(r * 10, r * 10 + 10))
+    else for (let r = 0; r < n; r++) this.insertJob.run(a.slice(r * COLS, r * COLS + COLS))
     a.fill(null)
     this.pendingRows = 0
   }
@@ -172,15 +240,19 @@ export class Store {
     }
   }
 
-  queues(): Map<number, string> {
-    const out = new Map<number, string>()
-    for (const row of this.db.prepare('SELECT id, name FROM queues').raw().iterate() as Iterable<[number, string]>) out.set(row[0], row[1])
-    return out
+  queues(): QueueRow[] {
+    return this.db.prepare('SELECT id, name, settings, paused FROM queues').all() as QueueRow[]
   }
 
   createQueue(name: string): number {
     this.write()
     return Number(this.insertQueue.run(name).lastInsertRowid)
+  }
+
+  /** Saves a queue's settings (JSON or null) and pause flag. */
+  saveQueue(id: number, settings: string | null, paused: boolean): void {
+    this.write()
+    this.updateQueue.run(settings, paused ? 1 : 0, id)
   }
 
   /** Highest job id ever used (ids are never reused, even after purge: see `meta.last_job`). */
@@ -190,7 +262,7 @@ export class Store {
     return Math.max(fromJobs, fromMeta)
   }
 
-  /** Records the id high-water mark so that purging the newest jobs never lets an id be reused. */
+  /** Records the id high-water mark so that deleting the newest jobs never lets an id be reused. */
   saveLastJobId(id: number): void {
     this.write()
     this.saveLastJob.run(id)
@@ -203,20 +275,22 @@ export class Store {
   }
 
   /**
-   * Every unfinished job as [id, queueId], in id order. Active jobs were stored as queued: they
-   * are ready again. Only ids are loaded; the rest is read at dispatch (`loadQueued`).
+   * Every unfinished job as [id, queueId, priority, runAt], in id order. Active jobs were stored as
+   * queued: they are ready again. Only these are loaded; the rest is read at dispatch (`loadQueued`).
    */
-  recover(): Iterable<[number, number]> {
+  recover(): Iterable<[number, number, number, number]> {
     return this.db
-      .prepare('SELECT id, queue_id FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM finished f WHERE f.id = j.id) ORDER BY id')
+      .prepare(
+        'SELECT id, queue_id, priority, run_at FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM finished f WHERE f.id = j.id) ORDER BY id',
+      )
       .raw()
-      .iterate() as Iterable<[number, number]>
+      .iterate() as Iterable<[number, number, number, number]>
   }
 
-  /** [payload, attempts, maxAttempts, leaseMs, retentionMs] of an unfinished job, or undefined. */
-  loadQueued(id: number): [Buffer, number, number, number, number] | undefined {
+  /** What dispatch needs of an unfinished job, or undefined (finished or deleted meanwhile). */
+  loadQueued(id: number): QueuedRow | undefined {
     this.flushInserts()
-    return this.loadQueuedStmt.get(id) as [Buffer, number, number, number, number] | undefined
+    return this.loadQueuedStmt.get(id) as QueuedRow | undefined
   }
 
   insert(
@@ -230,10 +304,13 @@ export class Store {
     originSeq: number,
     payload: Uint8Array,
     now: number,
+    priority: number,
+    runAt: number,
+    backoff: string | null,
   ): void {
     this.write()
     const a = this.pendingArgs
-    let o = this.pendingRows * 10
+    let o = this.pendingRows * COLS
     a[o++] = id
     a[o++] = queueId
     a[o++] = maxAttempts
@@ -243,7 +320,10 @@ export class Store {
     a[o++] = originClient
     a[o++] = originSeq
     a[o++] = payload // a view of the frame: written before the callback returns (see flushInserts)
-    a[o] = now
+    a[o++] = now
+    a[o++] = priority
+    a[o++] = runAt
+    a[o] = backoff
     if (++this.pendingRows === INSERT_BATCH) this.flushInserts()
   }
 
@@ -257,20 +337,42 @@ export class Store {
     return this.byOrigin.get(afterId, client, seq) as number | undefined
   }
 
-  complete(id: number, attempts: number, result: Uint8Array | null, now: number, expiresAt: number): void {
-    this.write()
-    this.finishJob.run(id, State.completed, attempts, result, null, now, expiresAt)
-  }
-
-  retry(id: number, attempts: number, error: Uint8Array | null): void {
+  /** Ends a job: completed, failed or cancelled, with its result or error. */
+  finish(
+    id: number,
+    queueId: number,
+    state: number,
+    attempts: number,
+    result: Uint8Array | null,
+    error: Uint8Array | null,
+    now: number,
+    expiresAt: number,
+  ): void {
     this.flushInserts()
     this.write()
-    this.retryJob.run(attempts, error, id)
+    this.finishJob.run(id, queueId, state, attempts, result, error, now, expiresAt)
   }
 
-  fail(id: number, attempts: number, error: Uint8Array | null, now: number, expiresAt: number): void {
+  /** A failed delivery with attempts left: counts it, keeps its error, and its due time (0: now). */
+  retry(id: number, attempts: number, error: Uint8Array | null, runAt: number): void {
+    this.flushInserts()
     this.write()
-    this.finishJob.run(id, State.failed, attempts, null, error, now, expiresAt)
+    this.retryJob.run(attempts, error, runAt, id)
+  }
+
+  /** A failed or cancelled job queued again (retry, redrive): unfinished, attempts reset. */
+  requeue(id: number): void {
+    this.write()
+    this.unfinishJob.run(id)
+    this.resetJob.run(id)
+  }
+
+  /** Deletes one job whatever its state (remove). */
+  remove(id: number, lastJobId: number): void {
+    this.flushInserts()
+    this.saveLastJobId(lastJobId)
+    this.deleteFinished.run(id)
+    this.deleteJob.run(id)
   }
 
   payload(id: number): Buffer {
@@ -283,30 +385,47 @@ export class Store {
     return this.jobRow.get(id) as JobRow | undefined
   }
 
+  /** Ids of a queue's finished jobs of `state` below `beforeId`, newest first. */
+  finishedIds(queueId: number, state: number, beforeId: number, limit: number): number[] {
+    this.flushInserts()
+    return this.finishedPage.all(queueId, state, beforeId, limit) as number[]
+  }
+
+  /** Ids of a queue's finished jobs of `state`, oldest first (redrive). */
+  oldestFinishedIds(queueId: number, state: number, limit: number): number[] {
+    this.flushInserts()
+    return this.finishedOldest.all(queueId, state, limit) as number[]
+  }
+
+  /** Deletes a queue's finished jobs of `state`; returns how many. */
+  purgeState(queueId: number, state: number, lastJobId: number): number {
+    this.flushInserts()
+    this.saveLastJobId(lastJobId)
+    this.purgeJobs.run(queueId, state)
+    return this.purgeFinished.run(queueId, state).changes
+  }
+
   /** [queueId, state, count] of retained finished jobs: read once at start, then kept in memory. */
   finishedCounts(): Array<[number, number, number]> {
-    return this.db
-      .prepare('SELECT j.queue_id, f.state, count(*) FROM finished f JOIN jobs j ON j.id = f.id GROUP BY j.queue_id, f.state')
-      .raw()
-      .all() as Array<[number, number, number]>
+    return this.db.prepare('SELECT queue_id, state, count(*) FROM finished GROUP BY queue_id, state').raw().all() as Array<
+      [number, number, number]
+    >
   }
 
   /**
-   * Deletes up to `limit` finished jobs whose retention ended; returns their [queueId, state]. The id
-   * high-water mark is saved first, so purging the newest jobs never lets an id be reused.
+   * Deletes up to `limit` finished jobs whose retention ended; returns their [id, queueId, state].
+   * The id high-water mark is saved first, so purging the newest jobs never lets an id be reused.
    */
-  purge(now: number, limit: number, lastJobId: number): Array<[number, number]> {
+  purge(now: number, limit: number, lastJobId: number): Array<[number, number, number]> {
     this.flushInserts()
     if (this.anyExpired.get(now) === undefined) return []
     this.saveLastJobId(lastJobId)
     const expired = this.expiredStmt.all(now, limit) as Array<[number, number, number]>
-    const out: Array<[number, number]> = []
-    for (const [id, queueId, state] of expired) {
+    for (const [id] of expired) {
       this.deleteFinished.run(id)
       this.deleteJob.run(id)
-      out.push([queueId, state])
     }
-    return out
+    return expired
   }
 
   close(): void {

@@ -3,9 +3,11 @@
 // instead of reaching broker state.
 
 import { BrokerError } from '../protocol/errors.js'
-import { Limits, QUEUE_NAME_RE } from '../protocol/ops.js'
+import { Limits, QUEUE_NAME_RE, STATE_NAMES } from '../protocol/ops.js'
 import { utf8Length } from '../protocol/codec.js'
 import { DEFAULT_SUBMIT, type SubmitOptions } from './broker.js'
+import type { Backoff } from './backoff.js'
+import { SETTING_KEYS, type SettingKey, type SettingsChange } from './queue-settings.js'
 
 export function badRequest(message: string): never {
   throw new BrokerError('bad_request', message)
@@ -88,7 +90,19 @@ export function optLease(o: Record<string, unknown> | null, fallback: number): n
   return o === null ? fallback : optUint(o, 'leaseMs', Limits.minLeaseMs, Limits.maxLeaseMs, fallback)
 }
 
-export const SUBMIT_KEYS = ['maxAttempts', 'leaseMs', 'key', 'retentionMs', 'resendAfter', 'watch'] as const
+export const SUBMIT_KEYS = [
+  'maxAttempts',
+  'leaseMs',
+  'key',
+  'retentionMs',
+  'resendAfter',
+  'watch',
+  'delayMs',
+  'runAt',
+  'priority',
+  'backoff',
+  'waitMs',
+] as const
 
 export function submitOptsAt(m: unknown[], i: number): SubmitOptions {
   const o = optsAt(m, i, SUBMIT_KEYS)
@@ -102,12 +116,115 @@ export function parseSubmitOpts(o: Record<string, unknown>): SubmitOptions {
     if (typeof key !== 'string' || key.length === 0 || utf8Length(key) > Limits.maxKey)
       badRequest(`option key must be a string of 1-${Limits.maxKey} bytes`)
   }
+  const delayMs = optUint(o, 'delayMs', 0, Limits.maxDelayMs, -1)
+  let runAt = optUint(o, 'runAt', 0, Number.MAX_SAFE_INTEGER, -1)
+  const now = Date.now()
+  if (delayMs >= 0) {
+    if (runAt >= 0) badRequest('options delayMs and runAt exclude each other: give one')
+    runAt = delayMs === 0 ? 0 : now + delayMs
+  } else if (runAt > now + Limits.maxDelayMs) badRequest(`option runAt is more than ${Limits.maxDelayMs} ms (365 days) ahead`)
+  else if (runAt <= now) runAt = 0 // in the past: runs now
   return {
-    maxAttempts: optUint(o, 'maxAttempts', 1, Limits.maxAttempts, DEFAULT_SUBMIT.maxAttempts),
+    maxAttempts: optUint(o, 'maxAttempts', 1, Limits.maxAttempts, 0),
     leaseMs: optUint(o, 'leaseMs', Limits.minLeaseMs, Limits.maxLeaseMs, 0),
     retentionMs: optUint(o, 'retentionMs', 0, Limits.maxRetentionMs, -1),
     key: typeof key === 'string' ? key : null,
     resendAfter: optUint(o, 'resendAfter', 0, Number.MAX_SAFE_INTEGER, -1),
     watch: optBool(o, 'watch', false),
+    runAt: Math.max(0, runAt),
+    priority: optInt(o, 'priority', Limits.minPriority, Limits.maxPriority, 0),
+    backoff: o.backoff === undefined || o.backoff === null ? null : parseBackoff(o.backoff, 'option backoff'),
+    waitMs: optUint(o, 'waitMs', 0, Limits.maxWaitMs, 0),
   }
+}
+
+function optInt(o: Record<string, unknown>, key: string, min: number, max: number, fallback: number): number {
+  const v = o[key]
+  if (v === undefined || v === null) return fallback
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    badRequest(`option ${key} must be an integer between ${min} and ${max}`)
+  return v
+}
+
+const BACKOFF_KEYS = ['type', 'delayMs', 'maxDelayMs', 'jitter']
+
+/** A backoff map: `{ type: 'fixed' | 'exponential', delayMs, maxDelayMs?, jitter? }`. */
+export function parseBackoff(v: unknown, name: string): Backoff {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array)
+    badRequest(`${name} must be a map { type: 'fixed' | 'exponential', delayMs, maxDelayMs?, jitter? }`)
+  const o = v as Record<string, unknown>
+  for (const k of Object.keys(o))
+    if (!BACKOFF_KEYS.includes(k)) badRequest(`${name}: unknown key '${k}'; known: ${BACKOFF_KEYS.join(', ')}`)
+  if (o.type !== 'fixed' && o.type !== 'exponential') badRequest(`${name}.type must be 'fixed' or 'exponential'`)
+  if (o.delayMs === undefined || o.delayMs === null) badRequest(`${name}.delayMs is missing`)
+  const b: Backoff = { type: o.type, delayMs: optUint(o, 'delayMs', 0, Limits.maxDelayMs, 0) }
+  const maxDelayMs = optUint(o, 'maxDelayMs', 0, Limits.maxDelayMs, -1)
+  if (maxDelayMs >= 0) b.maxDelayMs = maxDelayMs
+  const jitter = o.jitter
+  if (jitter !== undefined && jitter !== null) {
+    if (typeof jitter !== 'number' || !Number.isFinite(jitter) || jitter < 0 || jitter > 1)
+      badRequest(`${name}.jitter must be a number from 0 to 1`)
+    if (jitter > 0) b.jitter = jitter
+  }
+  return b
+}
+
+/** The settings map of `configure`: known keys only; nil resets a key (PROTOCOL.md §6a). */
+export function settingsAt(m: unknown[], i: number): SettingsChange {
+  const v = m[i]
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array)
+    badRequest(`settings (field ${i}) must be a map of ${SETTING_KEYS.join(', ')}`)
+  const o = v as Record<string, unknown>
+  const change: SettingsChange = {}
+  for (const k of Object.keys(o)) {
+    if (!(SETTING_KEYS as readonly string[]).includes(k))
+      badRequest(`unknown setting '${k}'; this broker knows: ${SETTING_KEYS.join(', ')}`)
+    const key = k as SettingKey
+    if (o[k] === null || o[k] === undefined) {
+      change[key] = null
+      continue
+    }
+    switch (key) {
+      case 'maxLength':
+        change.maxLength = optUint(o, k, 1, Limits.maxLength, 0)
+        break
+      case 'maxAttempts':
+        change.maxAttempts = optUint(o, k, 1, Limits.maxAttempts, 0)
+        break
+      case 'leaseMs':
+        change.leaseMs = optUint(o, k, Limits.minLeaseMs, Limits.maxLeaseMs, 0)
+        break
+      case 'retentionMs':
+        change.retentionMs = optUint(o, k, 0, Limits.maxRetentionMs, 0)
+        break
+      case 'backoff':
+        change.backoff = parseBackoff(o[k], 'setting backoff')
+        break
+    }
+  }
+  return change
+}
+
+/** nack's options: `retry` (default true) and `retryAfterMs` (-1 when absent). */
+export function nackOptsAt(m: unknown[], i: number): { retry: boolean; retryAfterMs: number } {
+  const o = optsAt(m, i, ['retry', 'retryAfterMs'])
+  if (o === null) return { retry: true, retryAfterMs: -1 }
+  return { retry: optBool(o, 'retry', true), retryAfterMs: optUint(o, 'retryAfterMs', 0, Limits.maxDelayMs, -1) }
+}
+
+/** A job state name (for list_jobs and purge), limited to `allowed`. */
+export function stateAt(m: unknown[], i: number, allowed: readonly string[]): number {
+  const v = m[i]
+  const code = typeof v === 'string' && allowed.includes(v) ? (STATE_NAMES as readonly string[]).indexOf(v) : -1
+  if (code < 0) badRequest(`state (field ${i}) must be one of ${allowed.join(', ')}`)
+  return code
+}
+
+/** A limit option: an uint in 1…max, `fallback` when absent. */
+export function limitOpt(o: Record<string, unknown> | null, key: string, max: number, fallback: number): number {
+  return o === null ? fallback : optUint(o, key, 1, max, fallback)
+}
+
+export function uintOpt(o: Record<string, unknown> | null, key: string, fallback: number): number {
+  return o === null ? fallback : optUint(o, key, 0, Number.MAX_SAFE_INTEGER, fallback)
 }

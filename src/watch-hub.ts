@@ -71,11 +71,22 @@ export class WatchHub<W extends Watcher = Watcher> {
     return this.watchers.size !== 0 && this.watchers.has(jobId)
   }
 
-  /** Queues an event for publication after the commit. `data` is copied now. */
-  emit(jobId: number, type: EventType, state: string, attempt: number, data: Uint8Array | null, terminal: boolean): void {
+  /**
+   * Queues an event for publication after the commit. `data` is copied now; `runAt` > 0 is
+   * sent as the event's last field; `terminal` ends the job's watches.
+   */
+  emit(jobId: number, type: EventType, state: string, attempt: number, data: Uint8Array | null, terminal: boolean, runAt = 0): void {
     if (!this.isWatched(jobId)) return
     const w = this.writer
-    w.array(7).uint(Op.event).uint(jobId).str(type).str(state).uint(attempt).binOrNil(data).uint(Date.now())
+    w.array(runAt > 0 ? 8 : 7)
+      .uint(Op.event)
+      .uint(jobId)
+      .str(type)
+      .str(state)
+      .uint(attempt)
+      .binOrNil(data)
+      .uint(Date.now())
+    if (runAt > 0) w.uint(runAt)
     this.events.push({ topic: jobTopic(jobId), frame: w.copy(), jobId, terminal })
   }
 

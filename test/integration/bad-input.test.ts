@@ -113,7 +113,7 @@ describe('bad input', () => {
     const b = await startBroker()
     await withBystander(b, async () => {
       const { client } = await RawClient.session(b.url)
-      for (const op of [99, 17, 63, 72]) {
+      for (const op of [99, 27, 63, 72]) {
         const rid = client.rid()
         client.send([op, rid, 'whatever'])
         const err = await client.reply(rid)
@@ -339,7 +339,7 @@ describe('bad input', () => {
         const kind = i % 3
         if (kind === 0) client.sendBytes(Buffer.from(Array.from({ length: 1 + Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256))))
         else if (kind === 1)
-          client.send([Math.floor(rnd() * 80), Math.floor(rnd() * 1000), rnd() < 0.5 ? 'bystander' : bin(rnd()), rnd() * 1e6])
+          client.send([Math.floor(rnd() * 80), Math.floor(rnd() * 1000), rnd() < 0.5 ? 'storm-q' : bin(rnd()), rnd() * 1e6])
         else client.send([Op.ack, 0, Math.floor(rnd() * 100), 1, bin('x')], [Op.nack, 0, Math.floor(rnd() * 100), Math.floor(rnd() * 3)])
       }
       for (const { client } of clients) {

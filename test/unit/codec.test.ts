@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { FrameWriter, decodeFrame, decodeValue, encodeValue, utf8Length } from '../../protocol/codec.js'
 import { vectors, encodeVector, type Vector, type VectorValue } from '../../protocol/vectors.js'
+import { Op } from '../../protocol/ops.js'
 
 const committed = JSON.parse(readFileSync(new URL('../../protocol/vectors/v1.json', import.meta.url), 'utf8')) as Vector[]
 
@@ -20,7 +21,7 @@ describe('protocol test vectors (protocol/vectors/v1.json)', () => {
 
   it('cover every op of protocol v1', () => {
     const ops = new Set(committed.map((v) => (v.value as number[])[0]))
-    for (const op of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 64, 65, 66, 67, 68, 69, 70, 71]) expect(ops).toContain(op)
+    for (const op of Object.values(Op)) expect(ops, `op ${op}`).toContain(op)
   })
 
   for (const v of committed) {
@@ -38,6 +39,31 @@ describe('protocol test vectors (protocol/vectors/v1.json)', () => {
 })
 
 describe('FrameWriter', () => {
+  it('writes negative integers in their shortest signed form and reads them back', () => {
+    const cases: Array<[number, number]> = [
+      [-1, 1],
+      [-32, 1],
+      [-33, 2],
+      [-128, 2],
+      [-129, 3],
+      [-1000, 3],
+      [-32768, 3],
+      [-32769, 5],
+      [-(2 ** 31), 5],
+      [-(2 ** 31) - 1, 9],
+      [Number.MIN_SAFE_INTEGER, 9],
+    ]
+    for (const [n, size] of cases) {
+      const w = new FrameWriter(1)
+      w.int(n)
+      const bytes = w.copy()
+      expect(bytes.length, `size of ${n}`).toBe(size)
+      expect(decodeFrame(bytes)).toEqual([n])
+      // msgpackr writes integers below -2^31 as float64; both are MessagePack for the same number
+      if (n >= -(2 ** 31)) expect(Buffer.from(bytes)).toEqual(Buffer.from(encodeValue(n)))
+    }
+  })
+
   it('writes every unsigned integer size in its shortest form and reads it back', () => {
     const cases: Array<[number, number]> = [
       [0, 1],

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { pino } from 'pino'
-import { Broker, DEFAULT_SUBMIT, type FlushTarget } from '../../src/broker.js'
+import { Broker, DEFAULT_SUBMIT, type SubmitTarget } from '../../src/broker.js'
 import { Consumer, type DeliveryTarget } from '../../src/consumer.js'
 import type { JobRef } from '../../src/job.js'
 import { Store } from '../../src/store.js'
 import { encodeValue } from '../../protocol/codec.js'
+import type { BrokerError } from '../../protocol/errors.js'
 
 /** A connection that records what it was handed, with no socket behind it. */
-class Recorder implements DeliveryTarget, FlushTarget {
+class Recorder implements DeliveryTarget, SubmitTarget {
   slow = false
   closed = false
   readonly watching = new Set<number>()
@@ -15,10 +16,21 @@ class Recorder implements DeliveryTarget, FlushTarget {
   deliver(consumer: Consumer, job: JobRef, payload: Uint8Array): void {
     this.got.push({ consumer: consumer.id, job, payload: Buffer.from(payload).toString(), attempt: job.attempts + 1 })
   }
+  readonly revoked: number[] = []
+  readonly submitted: Array<{ rid: number; ids: number[] }> = []
+  readonly errors: Array<{ rid: number; code: string }> = []
   forget(): void {}
+  revoke(_consumer: Consumer, job: JobRef): void {
+    this.revoked.push(job.id)
+  }
   flush(): void {}
-  writeSnapshot(): void {}
-  writeError(): void {}
+  pushSnapshot(): void {}
+  pushError(rid: number, err: BrokerError): void {
+    this.errors.push({ rid, code: err.code })
+  }
+  pushSubmitted(rid: number, ids: number[]): void {
+    this.submitted.push({ rid, ids })
+  }
   subscribe(): void {}
   unsubscribe(): void {}
 }
@@ -31,7 +43,9 @@ function setup(opts: { leaseMs?: number } = {}) {
     { leaseMs: opts.leaseMs ?? 30_000, retentionMs: 60_000, payloadCacheBytes: 1 << 20 },
     pino({ level: 'silent' }),
   )
-  const submit = (queue: string, text: string) => broker.submit(queue, Buffer.from(text), DEFAULT_SUBMIT, 1, 0).id
+  const producer = new Recorder()
+  const submit = (queue: string, text: string, opts: Partial<typeof DEFAULT_SUBMIT> = {}) =>
+    broker.submit(producer, 0, queue, Buffer.from(text), { ...DEFAULT_SUBMIT, ...opts }, 1)?.id ?? -1
   const consumer = (target: Recorder, queues: string[], credit: number, id = 1) => {
     const c = new Consumer(
       id,
@@ -43,7 +57,7 @@ function setup(opts: { leaseMs?: number } = {}) {
     broker.serve(c)
     return c
   }
-  return { store, broker, submit, consumer }
+  return { store, broker, submit, consumer, producer }
 }
 
 describe('dispatch', () => {
@@ -128,8 +142,8 @@ describe('dispatch', () => {
   })
 
   it('a job failing maxAttempts times ends failed and is not delivered again', () => {
-    const { broker, store, consumer } = setup()
-    const { id } = broker.submit('q', Buffer.from('bad'), { ...DEFAULT_SUBMIT, maxAttempts: 2 }, 1, 0)
+    const { submit, store, consumer } = setup()
+    const id = submit('q', 'bad', { maxAttempts: 2 })
     const w = new Recorder()
     consumer(w, ['q'], 1)
     w.got[0].job.actor.failDelivery(w.got[0].job, null, true)
@@ -148,9 +162,179 @@ describe('dispatch', () => {
       { leaseMs: 30_000, retentionMs: 60_000, payloadCacheBytes: 10 },
       pino({ level: 'silent' }),
     )
-    for (let i = 0; i < 5; i++) broker.submit('q', Buffer.from(`payload-${i}`), DEFAULT_SUBMIT, 1, 0)
+    for (let i = 0; i < 5; i++) broker.submit(new Recorder(), 0, 'q', Buffer.from(`payload-${i}`), DEFAULT_SUBMIT, 1)
     const w = new Recorder()
     broker.serve(new Consumer(1, w, [broker.actor('q')], 5, 30_000))
     expect(w.got.map((d) => d.payload)).toEqual(['payload-0', 'payload-1', 'payload-2', 'payload-3', 'payload-4'])
+  })
+})
+
+describe('lifecycle in the actor', () => {
+  const later = () => Date.now() + 3_600_000
+
+  it('higher priority is dispatched first, FIFO within one priority, after jobs of the same priority already waiting', () => {
+    const { submit, consumer } = setup()
+    submit('q', 'p0-a')
+    submit('q', 'p5-a', { priority: 5 })
+    submit('q', 'n1', { priority: -1 })
+    submit('q', 'p5-b', { priority: 5 })
+    submit('q', 'p0-b')
+    const w = new Recorder()
+    consumer(w, ['q'], 10)
+    expect(w.got.map((d) => d.payload)).toEqual(['p5-a', 'p5-b', 'p0-a', 'p0-b', 'n1'])
+  })
+
+  it('a delayed job is not dispatched before its time; at its time it goes to a waiting consumer', () => {
+    const { broker, submit, consumer } = setup()
+    const w = new Recorder()
+    consumer(w, ['q'], 1)
+    const runAt = later()
+    submit('q', 'later', { runAt })
+    expect(w.got).toHaveLength(0)
+    expect(broker.actor('q').counts()).toMatchObject({ queued: 0, delayed: 1 })
+    broker.actor('q').wake(runAt - 1)
+    expect(w.got).toHaveLength(0)
+    broker.actor('q').wake(runAt)
+    expect(w.got.map((d) => d.payload)).toEqual(['later'])
+    expect(broker.actor('q').counts()).toMatchObject({ queued: 0, delayed: 0, active: 1 })
+    broker.stopTimers()
+  })
+
+  it('jobs due at the same instant become ready in submission order, by priority', () => {
+    const { broker, submit, consumer } = setup()
+    const runAt = later()
+    submit('q', 'a', { runAt })
+    submit('q', 'b', { runAt, priority: 3 })
+    submit('q', 'c', { runAt })
+    broker.actor('q').wake(runAt + 5)
+    const w = new Recorder()
+    consumer(w, ['q'], 3)
+    expect(w.got.map((d) => d.payload)).toEqual(['b', 'a', 'c'])
+    broker.stopTimers()
+  })
+
+  it('cancel: a queued job is skipped, a delayed one never comes due, an active one is revoked and keeps its credit', () => {
+    const { broker, store, submit, consumer } = setup()
+    const q1 = submit('q', 'queued-1')
+    const q2 = submit('q', 'queued-2')
+    const runAt = later()
+    const d1 = submit('q', 'delayed-1', { runAt })
+    expect(broker.cancel(q1)).toEqual({ state: 'cancelled', cancelled: true })
+    expect(broker.cancel(d1)).toEqual({ state: 'cancelled', cancelled: true })
+    expect(broker.actor('q').counts()).toMatchObject({ queued: 1, delayed: 0, cancelled: 2 })
+    const w = new Recorder()
+    const c = consumer(w, ['q'], 1)
+    expect(w.got.map((d) => d.job.id)).toEqual([q2])
+    broker.actor('q').wake(runAt)
+    expect(broker.cancel(q2)).toEqual({ state: 'cancelled', cancelled: true })
+    expect(w.revoked).toEqual([q2])
+    expect(c.inflight).toBe(1) // the handler may still run: its credit stays taken
+    expect(broker.cancel(q2)).toEqual({ state: 'cancelled', cancelled: false })
+    expect(() => broker.retry(q2)).toThrow(/has not let go/)
+    broker.actor('q').releaseRevoked(w.got[0].job)
+    expect(c.inflight).toBe(0)
+    store.commit()
+    expect(store.row(q2)).toMatchObject({ state: 5, attempts: 1 })
+    expect(w.got).toHaveLength(1)
+    broker.stopTimers()
+  })
+
+  it('a job retried after a cancel is delivered once, not twice (its stale entry is skipped)', () => {
+    const { broker, submit, consumer } = setup()
+    const id = submit('q', 'x')
+    broker.cancel(id)
+    expect(broker.retry(id)).toEqual({ state: 'queued' })
+    expect(broker.actor('q').counts()).toMatchObject({ queued: 1, cancelled: 0 })
+    const w = new Recorder()
+    consumer(w, ['q'], 10)
+    expect(w.got.map((d) => [d.job.id, d.attempt])).toEqual([[id, 1]])
+    expect(broker.actor('q').counts()).toMatchObject({ queued: 0, active: 1 })
+  })
+
+  it('retry of a job that is not failed or cancelled is a conflict; remove of an active job too', () => {
+    const { broker, submit, consumer } = setup()
+    const id = submit('q', 'x')
+    expect(() => broker.retry(id)).toThrow(/only failed or cancelled/)
+    const w = new Recorder()
+    consumer(w, ['q'], 1)
+    expect(() => broker.remove(id)).toThrow(/cancel it first/)
+    w.got[0].job.actor.ack(w.got[0].job, null)
+    expect(() => broker.retry(id)).toThrow(/completed/)
+    expect(broker.remove(id)).toEqual({ state: 'completed' })
+    expect(() => broker.remove(id)).toThrow(/does not exist/)
+  })
+
+  it('pause holds dispatch (consumers stay parked); resume serves them at once', () => {
+    const { broker, submit, consumer } = setup()
+    const w = new Recorder()
+    consumer(w, ['q'], 5)
+    broker.pause('q', true)
+    submit('q', 'a')
+    submit('q', 'b')
+    expect(w.got).toHaveLength(0)
+    expect(broker.queueInfo('q')).toMatchObject({ paused: true, queued: 2 })
+    broker.pause('q', false)
+    expect(w.got.map((d) => d.payload)).toEqual(['a', 'b'])
+  })
+
+  it('maxLength: a full queue refuses at once without waitMs and admits waiting submits in arrival order as room is made', () => {
+    const { broker, submit, consumer, producer } = setup()
+    broker.configure('q', { maxLength: 2 })
+    submit('q', 'a')
+    submit('q', 'b')
+    expect(() => submit('q', 'c')).toThrow(/is full/)
+    const first = broker.submitMany(
+      producer,
+      10,
+      'q',
+      [Buffer.from('w1'), Buffer.from('w2')],
+      [
+        { ...DEFAULT_SUBMIT, waitMs: 60_000 },
+        { ...DEFAULT_SUBMIT, waitMs: 60_000 },
+      ],
+      1,
+    )
+    const second = broker.submit(producer, 11, 'q', Buffer.from('w3'), { ...DEFAULT_SUBMIT, waitMs: 60_000 }, 1)
+    expect([first, second]).toEqual([null, null])
+    expect(broker.queueInfo('q')).toMatchObject({ queued: 2, waiting: 2 })
+    // one job leaves: the head waiter needs two, so nobody gets in (no overtaking)
+    const w = new Recorder()
+    const c = consumer(w, ['q'], 1)
+    expect(producer.submitted).toEqual([])
+    c.credit = 2
+    broker.serve(c)
+    expect(producer.submitted.map((s) => s.rid)).toEqual([10])
+    c.credit = 3
+    broker.serve(c)
+    expect(producer.submitted.map((s) => s.rid)).toEqual([10, 11])
+    expect(w.got.map((d) => d.payload)).toEqual(['a', 'b', 'w1'])
+    expect(broker.queueInfo('q')).toMatchObject({ queued: 2, waiting: 0 })
+    broker.stopTimers()
+  })
+
+  it('a waiting submit times out with queue_full; raising maxLength admits the others', () => {
+    const { broker, submit, producer } = setup()
+    broker.configure('q', { maxLength: 1 })
+    submit('q', 'a')
+    broker.submit(producer, 20, 'q', Buffer.from('soon'), { ...DEFAULT_SUBMIT, waitMs: 10 }, 1)
+    broker.submit(producer, 21, 'q', Buffer.from('later'), { ...DEFAULT_SUBMIT, waitMs: 60_000 }, 1)
+    broker.actor('q').wake(Date.now() + 50)
+    expect(producer.errors).toEqual([{ rid: 20, code: 'queue_full' }])
+    expect(producer.submitted).toEqual([])
+    broker.configure('q', { maxLength: null })
+    expect(producer.submitted.map((s) => s.rid)).toEqual([21])
+    broker.stopTimers()
+  })
+
+  it('lists a queue state newest first, in pages that never repeat a job', () => {
+    const { broker, submit } = setup()
+    const ids = Array.from({ length: 7 }, (_, i) => submit('q', `j${i}`, { priority: i % 2 }))
+    const page1 = broker.listJobs('q', 0, Number.MAX_SAFE_INTEGER, 3)
+    expect(page1.jobs.map((j) => j.id)).toEqual([ids[6], ids[5], ids[4]])
+    const page2 = broker.listJobs('q', 0, page1.cursor as number, 3)
+    expect(page2.jobs.map((j) => j.id)).toEqual([ids[3], ids[2], ids[1]])
+    const page3 = broker.listJobs('q', 0, page2.cursor as number, 3)
+    expect(page3.jobs.map((j) => j.id)).toEqual([ids[0]])
+    expect(page3.cursor).toBeUndefined()
   })
 })
