@@ -1,11 +1,29 @@
 // Public types of the TypeScript SDK. Everything a user touches is declared here, with its
 // defaults documented where it is declared; the implementation lives in client.ts / worker.ts.
 
-/** Job states (protocol §6). `completed` and `failed` are terminal. */
-export type JobState = 'queued' | 'active' | 'completed' | 'failed'
+/** Job states (protocol §6). `completed`, `failed` and `cancelled` are terminal. */
+export type JobState = 'queued' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled'
 
-/** Kinds of watch events; `snapshot` is the first item of every watch (the state right now). */
-export type EventType = 'snapshot' | 'queued' | 'active' | 'progress' | 'retrying' | 'completed' | 'failed'
+/** States `listJobs` pages through; `purge` takes the finished ones. */
+export type FinishedState = 'completed' | 'failed' | 'cancelled'
+
+/**
+ * Kinds of watch events; `snapshot` is the first item of every watch (the state right now). A
+ * watch ends after `completed`, `failed`, `cancelled` or `removed` (the job was deleted).
+ */
+export type EventType =
+  'snapshot' | 'queued' | 'delayed' | 'active' | 'progress' | 'retrying' | 'completed' | 'failed' | 'cancelled' | 'removed'
+
+/** Wait before each retry of a failed delivery. */
+export interface Backoff {
+  type: 'fixed' | 'exponential'
+  /** fixed: every wait; exponential: the first, doubled before each further retry. */
+  delayMs: number
+  /** Cap of an exponential wait. Default: 365 days. */
+  maxDelayMs?: number
+  /** 0…1: each wait is multiplied by (1 − jitter × random). Default 0. */
+  jitter?: number
+}
 
 export interface ConnectOptions {
   /** Shared secret, when the broker runs with --auth-token. */
@@ -21,14 +39,24 @@ export interface ConnectOptions {
 }
 
 export interface SubmitOptions {
-  /** Deliveries that may fail before the job ends `failed`. Default 3 (broker side). */
+  /** Deliveries that may fail before the job ends `failed`. Default: the queue's setting, else 3. */
   maxAttempts?: number
-  /** Lease of each delivery of this job, in ms. Default: the consumer's / broker's lease. */
+  /** Lease of each delivery of this job, in ms. Default: the queue's setting, else the consumer's / broker's lease. */
   leaseMs?: number
   /** Idempotency key, unique per queue: submitting twice returns the same job id. */
   key?: string
-  /** How long the finished job and its result are kept. Default: broker's --retention-ms. */
+  /** How long the finished job and its result are kept. Default: the queue's setting, else --retention-ms. */
   retentionMs?: number
+  /** Start `delayed`; queued this many ms from now (0…365 days). Not together with runAt. */
+  delayMs?: number
+  /** Start `delayed`; queued at this time (ms since epoch, or a Date; the past means now). */
+  runAt?: number | Date
+  /** −1000…1000, higher runs first; FIFO within one priority. Default 0. */
+  priority?: number
+  /** Wait before each retry. Default: the queue's setting, else retry at once. */
+  backoff?: Backoff
+  /** When the queue is full (maxLength), wait up to this long for room instead of failing queue_full. Default 0. */
+  waitMs?: number
   signal?: AbortSignal
 }
 
@@ -54,7 +82,11 @@ export interface JobContext {
   progress(value: unknown): void
   /** Extends the lease to now + ms (the SDK already does this automatically). */
   extend(ms: number): Promise<void>
-  /** Aborted when the delivery is lost (lease expired, connection lost) or the worker is killed. */
+  /**
+   * Aborted when the job is cancelled (`signal.reason` is a JobCancelledError) or the delivery is
+   * lost (lease expired, connection lost: a BrokerError). Whatever the handler returns after that
+   * is discarded.
+   */
   signal: AbortSignal
 }
 
@@ -81,7 +113,8 @@ export interface Worker {
 /** A job taken with pop(): settle it yourself. */
 export interface PoppedJob<P = unknown> extends Job<P> {
   ack(result?: unknown): Promise<void>
-  nack(error?: unknown, opts?: { retry?: boolean }): Promise<void>
+  /** `retry: false` fails the job now; `retryAfterMs` sets the wait before this retry. */
+  nack(error?: unknown, opts?: { retry?: boolean; retryAfterMs?: number }): Promise<void>
   extend(ms: number): Promise<void>
   progress(value: unknown): Promise<void>
 }
@@ -107,6 +140,8 @@ export interface WatchEvent<R = unknown> {
   attempt: number
   /** ms since epoch of the transition (for `snapshot`: of the last known change). */
   at: number
+  /** `delayed` state, `retrying` event: when the job is (next) queued. */
+  runAt?: number
   result?: R
   error?: ErrorInfo
   progress?: unknown
@@ -118,7 +153,10 @@ export interface JobSnapshot<R = unknown> {
   state: JobState
   attempt: number
   maxAttempts: number
+  priority: number
   createdAt: number
+  /** While `delayed`: when it becomes queued. */
+  runAt?: number
   finishedAt?: number
   leaseDeadline?: number
   result?: R
@@ -126,14 +164,53 @@ export interface JobSnapshot<R = unknown> {
   progress?: unknown
 }
 
+/** A queue's settings (configureQueue): defaults copied into jobs submitted afterwards, and the length limit. */
+export interface QueueSettings {
+  /** Most queued + delayed jobs; beyond it submits fail `queue_full` (or wait, `waitMs`). Unset: unlimited. */
+  maxLength?: number
+  maxAttempts?: number
+  backoff?: Backoff
+  leaseMs?: number
+  retentionMs?: number
+}
+
+/** A change for configureQueue: a value sets a key, null resets it, an absent key is kept. */
+export type QueueSettingsChange = { [K in keyof QueueSettings]?: QueueSettings[K] | null }
+
 export interface QueueStats {
+  name: string
+  paused: boolean
+  settings: QueueSettings
   queued: number
+  delayed: number
   active: number
   consumers: number
+  /** Finished jobs still retained, per state. */
   completed: number
   failed: number
+  cancelled: number
+  /** Submits waiting for room (waitMs). */
+  waiting: number
 }
+
+/** The queue as getQueue / configureQueue / pause / resume return it. */
+export type QueueInfo = QueueStats
 
 export interface Stats {
   queues: Record<string, QueueStats>
+}
+
+/** One page of listJobs. */
+export interface JobPage<R = unknown> {
+  /** Newest first. */
+  jobs: Array<JobSnapshot<R>>
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
+  cursor: string | null
+}
+
+export interface ListJobsOptions {
+  state: JobState
+  /** 1…1000. Default 100. */
+  limit?: number
+  cursor?: string | null
 }

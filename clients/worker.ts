@@ -3,14 +3,17 @@
 // lowered by the handlers still running from the lost connection, so concurrency is never exceeded.
 
 import { decodeValue, encodeValue } from '../protocol/codec.js'
+import { BrokerError } from '../protocol/errors.js'
 import { Op } from '../protocol/ops.js'
-import type { Broker } from './client.js'
-import { errorInfo } from './client.js'
+import type { Connection } from './connection.js'
+import { JobCancelledError } from './errors.js'
+import { errorInfo, nackOptions } from './wire.js'
 import type { ConsumeOptions, Handler, Job, JobContext, Worker } from './types.js'
 
 /**
  * Thrown by a handler (or any error with `retry = false`): the job ends `failed` now, without
- * using its remaining attempts (a bad input will not get better by running it again).
+ * using its remaining attempts (a bad input will not get better by running it again). Any thrown
+ * error with a numeric `retryAfterMs` retries after that long instead of the job's backoff.
  */
 export class UnrecoverableError extends Error {
   override readonly name = 'UnrecoverableError'
@@ -22,6 +25,10 @@ class Running implements Job, JobContext {
   readonly id: string
   private controller: AbortController | null = null
   lost = false
+  /** Why the delivery was lost (the signal's abort reason). */
+  private lostReason: unknown = null
+  /** Cancelled while running: the broker keeps its credit until we say the handler ended. */
+  revoked = false
   /** When to send the next lease extension (local clock). */
   extendAt: number
   /** When the lease ends by the local clock, unless extended: the handler's signal aborts then. */
@@ -47,13 +54,15 @@ class Running implements Job, JobContext {
   /** Created on first use only: most handlers never look at it. */
   get signal(): AbortSignal {
     this.controller ??= new AbortController()
-    if (this.lost) this.controller.abort()
+    if (this.lost && !this.controller.signal.aborted) this.controller.abort(this.lostReason)
     return this.controller.signal
   }
 
-  lose(): void {
+  lose(reason: unknown): void {
+    if (this.lost) return
     this.lost = true
-    this.controller?.abort()
+    this.lostReason = reason
+    this.controller?.abort(reason)
   }
 
   progress(value: unknown): void {
@@ -80,7 +89,7 @@ export class WorkerImpl implements Worker {
   private concurrency: number
 
   constructor(
-    private readonly broker: Broker,
+    private readonly broker: Connection,
     readonly id: number,
     private readonly queues: string[],
     private readonly handler: Handler,
@@ -155,7 +164,14 @@ export class WorkerImpl implements Worker {
   }
 
   private finish(run: Running, ok: boolean, value: unknown): void {
-    if (run.gen === this.broker.gen && !run.lost) {
+    if (run.revoked && run.gen === this.broker.gen) {
+      // Cancelled while running: the result is not kept, but the broker holds this handler's
+      // credit until told it ended (its answer, lease_expired, is expected and dropped).
+      this.active.delete(run.jobId)
+      this.broker
+        .internalRequest((w, rid) => w.array(6).uint(Op.nack).uint(rid).uint(run.jobId).uint(run.attempt).nil().nil())
+        .catch(() => {})
+    } else if (run.gen === this.broker.gen && !run.lost) {
       this.send(run, (w) => {
         if (ok) w.array(5).uint(Op.ack).uint(0).uint(run.jobId).uint(run.attempt).bin(encodeValue(value))
         else {
@@ -165,9 +181,10 @@ export class WorkerImpl implements Worker {
             .uint(run.jobId)
             .uint(run.attempt)
             .bin(encodeValue(errorInfo(value)))
-          // A thrown UnrecoverableError (or any error with retry = false) fails the job at once.
-          if ((value as { retry?: unknown } | null)?.retry === false) w.map(1).str('retry').bool(false)
-          else w.nil()
+          // UnrecoverableError (retry = false) fails the job at once; retryAfterMs sets the wait.
+          const opts = nackOptions(value)
+          if (opts === null) w.nil()
+          else w.value(opts)
         }
       })
       this.active.delete(run.jobId)
@@ -185,7 +202,7 @@ export class WorkerImpl implements Worker {
   }
 
   /** Writes a message about a running job, if its delivery is still held. */
-  send(run: Running, write: (w: NonNullable<Broker['writer']>) => void): void {
+  send(run: Running, write: (w: NonNullable<Connection['writer']>) => void): void {
     if (run.lost || run.gen !== this.broker.gen) return
     const w = this.broker.writer
     if (w === null) return
@@ -202,7 +219,8 @@ export class WorkerImpl implements Worker {
       for (const run of this.active.values()) {
         if (run.lost) continue
         if (autoExtend && now >= run.extendAt) void run.extend(run.leaseMs)
-        else if (now >= run.localDeadline) run.lose()
+        else if (now >= run.localDeadline)
+          run.lose(new BrokerError('lease_expired', `the lease of job ${run.id} ended before the handler did`, run.jobId))
       }
     }, every)
   }
@@ -214,13 +232,22 @@ export class WorkerImpl implements Worker {
 
   /** The broker refused a settlement for this job: its lease is gone. */
   onLeaseLost(jobId: number): void {
-    this.active.get(jobId)?.lose()
+    this.active.get(jobId)?.lose(new BrokerError('lease_expired', `the broker no longer holds job ${jobId} for this worker`, jobId))
+  }
+
+  /** The job was cancelled while its handler runs: abort the handler; its outcome is dropped. */
+  onRevoke(jobId: number, attempt: number): void {
+    const run = this.active.get(jobId)
+    if (run === undefined || run.attempt !== attempt) return
+    run.revoked = true
+    run.lose(new JobCancelledError(run.id))
   }
 
   /** The connection dropped: every running handler's delivery is lost (the broker requeues it). */
   connectionLost(): void {
+    const lost = new BrokerError('connection_lost', 'the connection to the broker closed; the broker releases the job')
     for (const run of this.active.values()) {
-      run.lose()
+      run.lose(lost)
       this.orphans++
     }
     this.active.clear()

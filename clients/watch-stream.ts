@@ -1,0 +1,79 @@
+// One watch() iteration: asks the broker for the job's snapshot, then passes on its events, and
+// ends after the event that ends the job (completed, failed, cancelled, removed). Events that
+// arrive before the snapshot are already reflected in it and are dropped (PROTOCOL.md §3 watch).
+
+import type { FrameWriter } from '../protocol/codec.js'
+import type { BrokerError } from '../protocol/errors.js'
+import { Op } from '../protocol/ops.js'
+import { QueuedIterator } from './queued-iterator.js'
+import { endsWatch, toSnapshot } from './wire.js'
+import type { WatchEvent } from './types.js'
+
+/** What a stream needs from its connection: a request whose reply is handled in frame order. */
+export interface WatchRequester {
+  requestSync(
+    kind: 'watch',
+    encode: (w: FrameWriter, rid: number) => void,
+    onReply: (m: unknown[]) => void,
+    onError: (err: BrokerError) => void,
+  ): void
+}
+
+export class WatchStream {
+  readonly iterator = new QueuedIterator<WatchEvent>()
+  private haveSnapshot = false
+  reachedEnd = false
+
+  constructor(
+    private readonly connection: WatchRequester,
+    readonly jobId: number,
+  ) {}
+
+  /** (Re)subscribes: the broker answers with a fresh snapshot, events follow. */
+  subscribe(): void {
+    this.haveSnapshot = false
+    this.connection.requestSync(
+      'watch',
+      (w, rid) => w.array(3).uint(Op.watch).uint(rid).uint(this.jobId),
+      (m) => this.onSnapshot(m[2] as Record<string, unknown>),
+      (err) => {
+        if (err.code !== 'connection_lost') this.fail(err)
+      },
+    )
+  }
+
+  onSnapshot(raw: Record<string, unknown>): void {
+    if (this.iterator.finished) return
+    this.haveSnapshot = true
+    const snap = toSnapshot(raw)
+    const ev: WatchEvent = {
+      type: 'snapshot',
+      state: snap.state,
+      id: snap.id,
+      attempt: snap.attempt,
+      at: snap.finishedAt ?? snap.createdAt,
+    }
+    if (snap.runAt !== undefined) ev.runAt = snap.runAt
+    if (snap.result !== undefined) ev.result = snap.result
+    if (snap.error !== undefined) ev.error = snap.error
+    if (snap.progress !== undefined) ev.progress = snap.progress
+    this.iterator.push(ev)
+    if (endsWatch(snap.state, 'snapshot')) this.finish()
+  }
+
+  onEvent(ev: WatchEvent): void {
+    // Events before the snapshot are already reflected in it (the broker answers watches last).
+    if (!this.haveSnapshot || this.iterator.finished) return
+    this.iterator.push(ev)
+    if (endsWatch(ev.state, ev.type)) this.finish()
+  }
+
+  private finish(): void {
+    this.reachedEnd = true
+    this.iterator.end()
+  }
+
+  fail(err: unknown): void {
+    this.iterator.fail(err)
+  }
+}
