@@ -149,16 +149,16 @@ export class Session implements DeliveryTarget {
         return this.markDirty()
       }
       case Op.ack: {
-        const job = this.heldDelivery(m, true)
         const result = binAt(m, 4, 'result', maxPayload, true)
+        const job = this.heldDelivery(m, true) // after the fields: a malformed ack lets go of nothing
         job.actor.ack(job, result)
         if (rid !== 0) this.ok(rid, null)
         return
       }
       case Op.nack: {
-        const job = this.heldDelivery(m, true)
         const error = binAt(m, 4, 'error', maxPayload, true)
         const { retry, retryAfterMs } = nackOptsAt(m, 5)
+        const job = this.heldDelivery(m, true)
         job.actor.failDelivery(job, error, retry, retryAfterMs)
         if (rid !== 0) this.ok(rid, null)
         return

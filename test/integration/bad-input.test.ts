@@ -348,4 +348,48 @@ describe('bad input', () => {
       }
     })
   })
+
+  it('the lifecycle ops with missing fields, wrong types and oversize names get bad_request; the daemon keeps serving', async () => {
+    const b = await startBroker()
+    await withBystander(b, async () => {
+      const { client } = await RawClient.session(b.url)
+      const long = 'q'.repeat(129)
+      const cases: unknown[][] = [
+        [Op.cancel],
+        [Op.cancel, 'x'],
+        [Op.cancel, -4],
+        [Op.retry, null],
+        [Op.retry, 2 ** 60],
+        [Op.remove, [1]],
+        [Op.listJobs],
+        [Op.listJobs, long, 'queued'],
+        [Op.listJobs, 'bystander', 'QUEUED'],
+        [Op.redrive],
+        [Op.redrive, 'bystander', { limit: 0 }],
+        [Op.redrive, 'bystander', { limit: 'all' }],
+        [Op.redrive, 'bystander', [1]],
+        [Op.purge, 'bystander'],
+        [Op.purge, 'bystander', 'active'],
+        [Op.purge, 'bystander', 2],
+        [Op.pause],
+        [Op.pause, long],
+        [Op.resume, { name: 'bystander' }],
+        [Op.configure, 'bystander'],
+        [Op.configure, 'bystander', { maxLength: 1e10 }],
+        [Op.configure, long, { maxLength: 5 }],
+        [Op.getQueue, ''],
+        [Op.submit, 'bystander', bin('x'), { priority: 1e6 }],
+        [Op.submit, 'bystander', bin('x'), { waitMs: 'long' }],
+        [Op.nack, 1, 1, null, { retryAfterMs: true }],
+      ]
+      for (const [op, ...fields] of cases) {
+        const reply = await client.request((rid) => [op, rid, ...fields])
+        expect(reply.slice(0, 3), JSON.stringify([op, ...fields])).toEqual([Op.error, reply[1], 'bad_request'])
+        expect(typeof reply[3]).toBe('string')
+      }
+      // nothing of it touched the bystander queue
+      const info = await client.request((rid) => [Op.getQueue, rid, 'bystander'])
+      expect(info[2]).toMatchObject({ paused: false, settings: {} })
+    })
+  })
 })
