@@ -85,6 +85,9 @@ export const LISTABLE_STATES = ['queued', 'delayed', 'active', 'completed', 'fai
 export const FINISHED_STATES = ['completed', 'failed', 'cancelled'] as const
 
 const LEASE_EXPIRED = encodeValue({ name: 'LeaseExpired', message: 'the lease ended before the job was settled' })
+/** Bytes of payload copies all waiting submits may hold; past it a full queue answers queue_full at once. */
+export const WAITING_BYTES = 64 * 1024 * 1024
+
 export const CONSUMER_LOST = encodeValue({ name: 'ConsumerLost', message: 'the connection holding the job closed' })
 
 export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorContext {
@@ -94,6 +97,8 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
   private readonly byId = new Map<number, QueueActor>()
   private lastJob: number
   private cacheUsed = 0
+  /** Bytes held by submits waiting for room (bounded by WAITING_BYTES). */
+  private waitingBytes = 0
   private flushScheduled = false
   private readonly dirty: S[] = []
   private readonly timers: Array<ReturnType<typeof setInterval>> = []
@@ -171,10 +176,9 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
     if (existing !== undefined) return { id: existing, duplicate: true }
     if (actor.admits(1)) return { id: this.store1(actor, payload, o, client, rid), duplicate: false }
     this.refuseUnlessWaiting(actor, o.waitMs)
-    const kept = copyOf(payload) // the frame's bytes are only valid during its callback
-    this.wait(actor, target, rid, 1, o.waitMs, () => {
+    this.wait(actor, target, rid, 1, o.waitMs, [payload], (kept) => {
       const again = this.duplicateOf(actor, o, client, rid)
-      const id = again ?? this.store1(actor, kept, o, client, rid)
+      const id = again ?? this.store1(actor, kept[0], o, client, rid)
       target.pushSubmitted(rid, [id], [again !== undefined], false)
       if (o.watch) this.hub.requestWatch(target, rid, id)
     })
@@ -195,8 +199,7 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
     if (plan.fresh === 0 || actor.admits(plan.fresh)) return this.storeBatch(actor, plan, payloads, options, client, rid)
     const waitMs = Math.max(...options.map((o) => o.waitMs))
     this.refuseUnlessWaiting(actor, waitMs)
-    const kept = payloads.map(copyOf)
-    this.wait(actor, target, rid, plan.fresh, waitMs, () => {
+    this.wait(actor, target, rid, plan.fresh, waitMs, payloads, (kept) => {
       const r = this.storeBatch(actor, this.planBatch(actor, options, client, rid), kept, options, client, rid)
       target.pushSubmitted(rid, r.ids, r.duplicates, true)
     })
@@ -299,18 +302,44 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
     if (waitMs <= 0) throw this.queueFull(actor)
   }
 
-  /** Parks a submit in a full queue's waiting line (in arrival order), or refuses it when too many wait. */
-  private wait(actor: QueueActor, target: S, rid: number, needed: number, waitMs: number, admit: () => void): void {
+  /**
+   * Parks a submit in a full queue's waiting line (in arrival order), or refuses it when too many
+   * wait in this queue or the copies of all waiting payloads would pass WAITING_BYTES.
+   */
+  private wait(
+    actor: QueueActor,
+    target: S,
+    rid: number,
+    needed: number,
+    waitMs: number,
+    payloads: Uint8Array[],
+    admit: (kept: Uint8Array[]) => void,
+  ): void {
+    let bytes = 0
+    for (const p of payloads) bytes += p.length
+    if (this.waitingBytes + bytes > WAITING_BYTES) throw this.queueFull(actor)
+    let kept: Uint8Array[] = payloads.map(copyOf) // the frame's bytes are only valid during its callback
+    const release = (): Uint8Array[] => {
+      const out = kept
+      if (out.length !== 0) this.waitingBytes -= bytes
+      kept = []
+      return out
+    }
     const w: WaitingSubmit = {
       needed,
       deadline: Date.now() + waitMs,
       get gone() {
         return target.closed
       },
-      admit,
-      expire: () => target.pushError(rid, this.queueFull(actor)),
+      admit: () => admit(release()),
+      expire: () => {
+        release()
+        target.pushError(rid, this.queueFull(actor))
+      },
+      drop: () => void release(),
     }
     if (!actor.addWaiting(w)) throw this.queueFull(actor)
+    this.waitingBytes += bytes
   }
 
   // ---- operations on one job -----------------------------------------------------------------

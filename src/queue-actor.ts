@@ -69,6 +69,8 @@ export interface WaitingSubmit {
   readonly deadline: number
   /** Its connection closed: drop it. */
   readonly gone: boolean
+  /** It leaves the line without an answer (its connection is gone). */
+  drop(): void
   /** There is room now: store the jobs and answer. */
   admit(): void
   /** The wait is over without room: answer queue_full. */
@@ -549,7 +551,8 @@ export class QueueActor {
         const w = this.producers[0]
         if (!w.gone && max !== undefined && this.queuedCount + this.delayedCount + w.needed > max) break
         this.producers.shift()
-        if (!w.gone) w.admit()
+        if (w.gone) w.drop()
+        else w.admit()
       }
     } finally {
       this.admitting = false
@@ -559,8 +562,8 @@ export class QueueActor {
   private expireWaits(now: number): void {
     const keep: WaitingSubmit[] = []
     for (const w of this.producers) {
-      if (w.gone) continue
-      if (w.deadline <= now) w.expire()
+      if (w.gone) w.drop()
+      else if (w.deadline <= now) w.expire()
       else keep.push(w)
     }
     this.producers.length = 0
