@@ -8,7 +8,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ROOT, onCleanup, startBroker, waitFor, withTimeout } from '../helpers/broker.js'
 
-const EXAMPLES = ['worker', 'producer', 'watcher']
+const EXAMPLES = ['worker', 'producer', 'watcher', 'lifecycle']
 
 interface ExampleRun {
   /** stdout + stderr lines so far. */
@@ -90,6 +90,34 @@ describe('examples', () => {
     expect(second.lines[0]).toBe('submitted job 1 (already submitted before)')
     expect(second.lines[2]).toBe('run() completed: {"messageId":"msg-3","to":"grace@example.com"}')
     expect(await exitCode(worker, 'worker')).toBe(0)
+  })
+
+  it('the lifecycle example: settings, priorities, a delay, backoff, a cancel and a redriven dead letter, in that order', async () => {
+    const b = await startBroker()
+    const run = runExample('lifecycle', b.url)
+    expect(await exitCode(run, 'lifecycle'), run.lines.join('\n')).toBe(0)
+    const lines = run.lines
+    // the redriven job may start before or after the redrive's reply is printed (same frame)
+    const redrive = lines.indexOf('redrive: {"count":1}')
+    const tail = lines.slice(redrive - 1, redrive + 1).sort()
+    expect([...lines.slice(0, redrive - 1), ...tail, ...lines.slice(redrive + 1)]).toEqual([
+      'cancel stale: {"state":"cancelled","cancelled":true}',
+      'run dashboard (attempt 1)',
+      'run weekly (attempt 1)',
+      'run flaky (attempt 1)',
+      'run broken (attempt 1)',
+      'run flaky (attempt 2)',
+      'run flaky (attempt 3)',
+      'flaky: flaky.pdf',
+      'run nightly (attempt 1)',
+      'nightly: nightly.pdf',
+      'dead letters: template missing',
+      'redrive: {"count":1}',
+      'run broken (attempt 1)',
+      'broken: broken.pdf',
+      'stale: cancelled',
+      'reports: {"queued":0,"delayed":0,"completed":5,"failed":0,"cancelled":1}',
+    ])
   })
 
   it('the README shows each example file verbatim (importing from the package name)', () => {
