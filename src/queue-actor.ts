@@ -77,6 +77,16 @@ export interface WaitingSubmit {
   expire(): void
 }
 
+/** A queue's defaults for the options a job did not give (from its settings). */
+export interface JobDefaults {
+  maxAttempts: number
+  leaseMs: number
+  retentionMs: number
+  backoff: Backoff | null
+  /** `backoff` as stored in each job row. */
+  backoffJson: string | null
+}
+
 /** Counts of a queue, as `stats` and `get_queue` show them. */
 export interface QueueCounts {
   queued: number
@@ -117,8 +127,8 @@ export class QueueActor {
   private slabPos = 0
   paused = false
   settings: QueueSettings = {}
-  /** settings.backoff as stored in each job row (JSON), cached. */
-  private settingsBackoffJson: string | null = null
+  /** Job options from the settings, computed once per change (read by every submit). */
+  defaults: JobDefaults
   consumers = 0
   /** Finished jobs still retained in the store (loaded at start, kept up to date; for stats). */
   completed = 0
@@ -135,7 +145,7 @@ export class QueueActor {
     this.nameBytes = encodeStr(name)
     this.promotedThrough = Date.now()
     this.settings = settingsFromJson(settingsJson)
-    this.settingsBackoffJson = this.settings.backoff === undefined ? null : JSON.stringify(this.settings.backoff)
+    this.defaults = QueueActor.defaultsOf(this.settings)
     this.paused = paused
   }
 
@@ -214,14 +224,13 @@ export class QueueActor {
   }
 
   /** What a new job of this queue gets from the queue's settings where it gave no option. */
-  get defaults(): { maxAttempts: number; leaseMs: number; retentionMs: number; backoff: Backoff | null; backoffJson: string | null } {
-    const s = this.settings
+  private static defaultsOf(s: QueueSettings): JobDefaults {
     return {
       maxAttempts: s.maxAttempts ?? 3,
       leaseMs: s.leaseMs ?? 0,
       retentionMs: s.retentionMs ?? -1,
       backoff: s.backoff ?? null,
-      backoffJson: this.settingsBackoffJson,
+      backoffJson: s.backoff === undefined ? null : JSON.stringify(s.backoff),
     }
   }
 
@@ -701,7 +710,7 @@ export class QueueActor {
 
   configure(change: SettingsChange): void {
     this.settings = applyChange(this.settings, change)
-    this.settingsBackoffJson = this.settings.backoff === undefined ? null : JSON.stringify(this.settings.backoff)
+    this.defaults = QueueActor.defaultsOf(this.settings)
     this.save()
     this.roomMade() // a higher (or no) maxLength lets waiting submits in
   }
