@@ -1,6 +1,9 @@
 // Public types of the TypeScript SDK. Everything a user touches is declared here, with its
 // defaults documented where it is declared; the implementation lives in client.ts / worker.ts.
 
+import type { Backoff, QueueMap, QueueSettings } from '../protocol/shapes.js'
+export type { Backoff, QueueCounts, QueueMap, QueueSettings } from '../protocol/shapes.js'
+
 /** Job states (protocol §6). `completed`, `failed` and `cancelled` are terminal. */
 export type JobState = 'queued' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled'
 
@@ -13,17 +16,6 @@ export type FinishedState = 'completed' | 'failed' | 'cancelled'
  */
 export type EventType =
   'snapshot' | 'queued' | 'delayed' | 'active' | 'progress' | 'retrying' | 'completed' | 'failed' | 'cancelled' | 'removed'
-
-/** Wait before each retry of a failed delivery. */
-export interface Backoff {
-  type: 'fixed' | 'exponential'
-  /** fixed: every wait; exponential: the first, doubled before each further retry. */
-  delayMs: number
-  /** Cap of an exponential wait. Default: 365 days. */
-  maxDelayMs?: number
-  /** 0…1: each wait is multiplied by (1 − jitter × random). Default 0. */
-  jitter?: number
-}
 
 export interface ConnectOptions {
   /** Shared secret, when the broker runs with --auth-token. */
@@ -164,34 +156,11 @@ export interface JobSnapshot<R = unknown> {
   progress?: unknown
 }
 
-/** A queue's settings (configureQueue): defaults copied into jobs submitted afterwards, and the length limit. */
-export interface QueueSettings {
-  /** Most queued + delayed jobs; beyond it submits fail `queue_full` (or wait, `waitMs`). Unset: unlimited. */
-  maxLength?: number
-  maxAttempts?: number
-  backoff?: Backoff
-  leaseMs?: number
-  retentionMs?: number
-}
-
 /** A change for configureQueue: a value sets a key, null resets it, an absent key is kept. */
 export type QueueSettingsChange = { [K in keyof QueueSettings]?: QueueSettings[K] | null }
 
-export interface QueueStats {
-  name: string
-  paused: boolean
-  settings: QueueSettings
-  queued: number
-  delayed: number
-  active: number
-  consumers: number
-  /** Finished jobs still retained, per state. */
-  completed: number
-  failed: number
-  cancelled: number
-  /** Submits waiting for room (waitMs). */
-  waiting: number
-}
+/** A queue's settings, counts and pause, as stats() / getQueue() return them. */
+export type QueueStats = QueueMap
 
 /** The queue as getQueue / configureQueue / pause / resume return it. */
 export type QueueInfo = QueueStats

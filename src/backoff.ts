@@ -2,16 +2,9 @@
 // so that the policy is tested without a broker. Jitter takes a random share off each wait.
 
 import { Limits } from '../protocol/ops.js'
+import type { Backoff } from '../protocol/shapes.js'
 
-export interface Backoff {
-  type: 'fixed' | 'exponential'
-  /** fixed: every wait; exponential: the first wait, doubled for each retry after it. */
-  delayMs: number
-  /** Cap of an exponential wait (default: Limits.maxDelayMs). */
-  maxDelayMs?: number
-  /** 0…1: each wait is multiplied by (1 − jitter × random). Default 0. */
-  jitter?: number
-}
+export type { Backoff }
 
 /**
  * The wait before retry number `retry` (1 for the retry after the first failed delivery).

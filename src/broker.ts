@@ -5,14 +5,15 @@
 // finding its queue's actor, which makes the change.
 
 import type { Logger } from 'pino'
-import { QueueActor, copyOf, type ActorContext, type QueueCounts, type WaitingSubmit } from './queue-actor.js'
+import { QueueActor, copyOf, type ActorContext, type WaitingSubmit } from './queue-actor.js'
 import type { Consumer } from './consumer.js'
 import { Store } from './store.js'
 import { Scheduler } from './scheduler.js'
 import { WatchHub, type Publisher, type Watcher } from './watch-hub.js'
 import { State, isTerminal, type EventType, type StateCode } from './lifecycle.js'
 import type { Backoff } from './backoff.js'
-import type { QueueSettings, SettingsChange } from './queue-settings.js'
+import type { SettingsChange } from './queue-settings.js'
+import type { QueueMap } from '../protocol/shapes.js'
 import { BrokerError } from '../protocol/errors.js'
 import { encodeValue } from '../protocol/codec.js'
 import { STATE_NAMES } from '../protocol/ops.js'
@@ -74,11 +75,7 @@ export interface SubmitTarget extends FlushTarget {
 }
 
 /** The queue map of `get_queue` / `stats` (PROTOCOL.md §6a). */
-export interface QueueInfo extends QueueCounts {
-  name: string
-  paused: boolean
-  settings: QueueSettings
-}
+export type QueueInfo = QueueMap
 
 /** Job states `list_jobs` accepts, and the finished ones `purge` accepts. */
 export const LISTABLE_STATES = ['queued', 'delayed', 'active', 'completed', 'failed', 'cancelled'] as const

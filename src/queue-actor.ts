@@ -25,10 +25,12 @@ import type { JobRow, Store } from './store.js'
 import { backoffDelay, type Backoff } from './backoff.js'
 import { ReadyQueue } from './ready-queue.js'
 import { TimeHeap } from './time-heap.js'
+import { StaleEntries } from './stale-entries.js'
 import { applyChange, settingsFromJson, settingsToJson, type QueueSettings, type SettingsChange } from './queue-settings.js'
 import { BrokerError } from '../protocol/errors.js'
 import { encodeStr } from '../protocol/codec.js'
 import { Limits, STATE_NAMES } from '../protocol/ops.js'
+import type { QueueCounts } from '../protocol/shapes.js'
 
 /** Bytes a cached ready job costs beyond its payload (JobRef + Uint8Array objects), for the budget. */
 export const JOB_OVERHEAD = 256
@@ -87,18 +89,6 @@ export interface JobDefaults {
   backoffJson: string | null
 }
 
-/** Counts of a queue, as `stats` and `get_queue` show them. */
-export interface QueueCounts {
-  queued: number
-  delayed: number
-  active: number
-  consumers: number
-  completed: number
-  failed: number
-  cancelled: number
-  waiting: number
-}
-
 export class QueueActor {
   /** The queue name as a ready-made MessagePack str, written into every delivery. */
   readonly nameBytes: Uint8Array
@@ -106,15 +96,9 @@ export class QueueActor {
   private readonly delayed = new TimeHeap(64)
   /** Every delayed job due at or before this has been moved to `ready` (never decreases). */
   private promotedThrough: number
-  /**
-   * Entries of jobs that left `ready` / `delayed` by cancel or remove, skipped when reached
-   * (removing from the middle would cost a scan). Counted per id: a job retried after a cancel
-   * is in line again while its old entry still waits to be skipped.
-   */
-  private staleReady: Map<number, number> | null = null
-  private staleReadyCount = 0
-  private staleDelayed: Map<number, number> | null = null
-  private staleDelayedCount = 0
+  /** Entries of jobs that left `ready` / `delayed` by cancel or remove, skipped when reached. */
+  private readonly staleReady = new StaleEntries()
+  private readonly staleDelayed = new StaleEntries()
   private readonly waiting = new Deque<Consumer>(16)
   private readonly leased = new Map<number, JobRef>()
   /** Deliveries of jobs cancelled while active: they hold their consumer's credit until let go. */
@@ -150,11 +134,11 @@ export class QueueActor {
   }
 
   get queuedCount(): number {
-    return this.ready.length - this.staleReadyCount
+    return this.ready.length - this.staleReady.count
   }
 
   get delayedCount(): number {
-    return this.delayed.size - this.staleDelayedCount
+    return this.delayed.size - this.staleDelayed.count
   }
 
   get activeCount(): number {
@@ -299,13 +283,13 @@ export class QueueActor {
         return true
       }
       if (typeof item !== 'number') {
-        if (this.staleReady !== null && this.skipStale(item.id)) {
+        if (!this.staleReady.empty && this.staleReady.take(item.id)) {
           if (item.payload !== null) this.ctx.cacheRelease(item.payload.length + JOB_OVERHEAD)
           continue
         }
         this.dispatch(item, consumer, null)
       } else {
-        if (this.staleReady !== null && this.skipStale(item)) continue
+        if (!this.staleReady.empty && this.staleReady.take(item)) continue
         // A ready job kept as an id: rebuilt from the store, with its payload.
         const job = this.load(item)
         if (job !== undefined) this.dispatch(job.ref, consumer, job.payload)
@@ -324,41 +308,9 @@ export class QueueActor {
     return { ref: new JobRef(jobId, this, row[1], row[2], row[3], row[4], null, row[5], backoff), payload: row[0] }
   }
 
-  /** True (and one stale entry of `jobId` used up) when the ready entry just taken is stale. */
-  private skipStale(jobId: number): boolean {
-    const stale = this.staleReady as Map<number, number>
-    const n = stale.get(jobId)
-    if (n === undefined) return false
-    if (n === 1) stale.delete(jobId)
-    else stale.set(jobId, n - 1)
-    this.staleReadyCount--
-    if (stale.size === 0) this.staleReady = null
-    return true
-  }
-
-  private skipStaleDelayed(jobId: number): boolean {
-    const stale = this.staleDelayed
-    if (stale === null) return false
-    const n = stale.get(jobId)
-    if (n === undefined) return false
-    if (n === 1) stale.delete(jobId)
-    else stale.set(jobId, n - 1)
-    this.staleDelayedCount--
-    if (stale.size === 0) this.staleDelayed = null
-    return true
-  }
-
   /** Marks the entry of an unfinished, not active job as stale (it left by cancel or remove). */
   private leaveLine(jobId: number, from: StateCode): void {
-    if (from === State.delayed) {
-      this.staleDelayed ??= new Map()
-      this.staleDelayed.set(jobId, (this.staleDelayed.get(jobId) ?? 0) + 1)
-      this.staleDelayedCount++
-    } else {
-      this.staleReady ??= new Map()
-      this.staleReady.set(jobId, (this.staleReady.get(jobId) ?? 0) + 1)
-      this.staleReadyCount++
-    }
+    ;(from === State.delayed ? this.staleDelayed : this.staleReady).mark(jobId)
     this.roomMade()
   }
 
@@ -523,7 +475,7 @@ export class QueueActor {
       const jobId = heap.topId
       const priority = heap.topTag
       heap.pop()
-      if (this.skipStaleDelayed(jobId)) continue
+      if (this.staleDelayed.take(jobId)) continue
       this.emitId(jobId, step(undefined, 'due', State.delayed), State.queued)
       this.enqueueId(jobId, priority)
     }
@@ -682,14 +634,14 @@ export class QueueActor {
     else {
       const stale = state === State.delayed ? this.staleDelayed : this.staleReady
       // An id with stale entries is live only if it has more entries than stale ones.
-      const seen = stale === null ? null : new Map<number, number>()
+      const seen = stale.empty ? null : new Map<number, number>()
       const visit = (id: number): void => {
-        if (seen !== null && (stale as Map<number, number>).has(id)) seen.set(id, (seen.get(id) ?? 0) + 1)
+        if (seen !== null && stale.of(id) > 0) seen.set(id, (seen.get(id) ?? 0) + 1)
         else offer(id)
       }
       if (state === State.delayed) this.delayed.forEach((_due, id) => visit(id))
       else this.ready.forEach((item) => visit(typeof item === 'number' ? item : item.id))
-      if (seen !== null) for (const [id, n] of seen) if (n > ((stale as Map<number, number>).get(id) ?? 0)) offer(id)
+      if (seen !== null) for (const [id, n] of seen) if (n > stale.of(id)) offer(id)
     }
     const out: number[] = []
     while (best.size !== 0) {

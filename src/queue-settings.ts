@@ -1,15 +1,9 @@
 // A queue's settings (PROTOCOL.md §6a): defaults copied into jobs at submit, and the queue's
 // length limit. Stored as JSON in `queues.settings`; only keys that are set are kept.
 
-import type { Backoff } from './backoff.js'
+import type { QueueSettings } from '../protocol/shapes.js'
 
-export interface QueueSettings {
-  maxLength?: number
-  maxAttempts?: number
-  backoff?: Backoff
-  leaseMs?: number
-  retentionMs?: number
-}
+export type { QueueSettings }
 
 export const SETTING_KEYS = ['maxLength', 'maxAttempts', 'backoff', 'leaseMs', 'retentionMs'] as const
 export type SettingKey = (typeof SETTING_KEYS)[number]
