@@ -31,6 +31,16 @@ export interface SubmitHints {
   wantResult?: boolean
   /** Somebody watches the job (W4): the Redis adapter then PUBLISHes the result. */
   watched?: boolean
+  /** Run the job at this time, ms since epoch (W6, W7). Only systems with delayed jobs. */
+  runAt?: number
+  /** Two-level priority per job (W8): 'high' jobs run before 'low' ones. */
+  priority?: (payload: BenchPayload) => 'high' | 'low'
+}
+
+/** How a consumer is set up beyond its concurrency. */
+export interface ConsumeOptions {
+  /** The queue holds jobs of two priorities (W8): Redis lists then BRPOP the high list first. */
+  priorities?: boolean
 }
 
 /** Producer-side connection: submit and wait for results. */
@@ -77,11 +87,13 @@ export interface SystemAdapter {
   /** How `submitMany` is done, for the table (or undefined if there is none). */
   readonly batchNote?: string
   connectProducer(ep: Endpoint): Promise<ProducerClient>
-  consume(ep: Endpoint, queue: string, handler: BenchHandler, concurrency: number): Promise<ConsumerHandle>
+  consume(ep: Endpoint, queue: string, handler: BenchHandler, concurrency: number, opts?: ConsumeOptions): Promise<ConsumerHandle>
   /** Absent when the system has no way to push a job's result to many listeners (beanstalkd). */
   watch?(ep: Endpoint, queue: string, id: string): Promise<WatcherHandle>
   /** Number of jobs waiting in `queue` (W5 recovery check), or undefined if unknown. */
   queuedCount?(ep: Endpoint, queue: string): Promise<number | undefined>
+  /** Number of delayed jobs in `queue` (W7 recovery check). */
+  delayedCount?(ep: Endpoint, queue: string): Promise<number | undefined>
 }
 
 /** Names accepted by --systems, in table order. */

@@ -13,6 +13,9 @@ export interface Sizes {
   w3: { n: number; chunk: number; window: number; connections: number; concurrency: number }
   w4: { watchers: number; procs: number }
   w5: { n: number; chunk: number; connections: number; concurrency: number }
+  /** W6: n jobs delayed to T = first submit + marginMs (the fill must end before T). */
+  w6: { n: number; chunk: number; marginMs: number; connections: number; concurrency: number }
+  w7: { n: number; chunk: number }
   /** How long a client waits for one job's result before calling it lost (W1, W2). */
   resultTimeoutMs: number
   /** Hard limit per cell; W5 (a million jobs, a restart) gets its own. */
@@ -26,6 +29,8 @@ export const FULL: Sizes = {
   w3: { n: 50_000, chunk: 1_000, window: 1_000, connections: 4, concurrency: 16 },
   w4: { watchers: 1_000, procs: 2 },
   w5: { n: 1_000_000, chunk: 5_000, connections: 4, concurrency: 16 },
+  w6: { n: 100_000, chunk: 5_000, marginMs: 15_000, connections: 4, concurrency: 16 },
+  w7: { n: 1_000_000, chunk: 5_000 },
   resultTimeoutMs: 10_000,
   timeoutMs: 120_000,
   w5TimeoutMs: 300_000,
@@ -37,6 +42,8 @@ export const QUICK: Sizes = {
   w3: { n: 2_000, chunk: 1_000, window: 1_000, connections: 4, concurrency: 16 },
   w4: { watchers: 50, procs: 1 },
   w5: { n: 10_000, chunk: 5_000, connections: 4, concurrency: 16 },
+  w6: { n: 2_000, chunk: 1_000, marginMs: 1_500, connections: 4, concurrency: 16 },
+  w7: { n: 20_000, chunk: 5_000 },
   resultTimeoutMs: 3_000,
   timeoutMs: 15_000,
   w5TimeoutMs: 15_000,

@@ -16,6 +16,7 @@ const methods: Record<string, Fn> = {
   'producer.bulk': producer.bulk,
   'producer.submitOne': producer.submitOne,
   'producer.queued': producer.queued,
+  'producer.delayed': producer.delayed,
   'watcher.setup': watcher.setup,
   'watcher.collect': watcher.collect,
   'watcher.close': watcher.close,

@@ -20,7 +20,7 @@ const QUICK_BUDGET_MS = 35_000
 const USAGE = `usage: node dist/bench/run.js [--quick] [--runs N] [--only W1,W3,...] [--systems ${ALL_SYSTEMS.join(',')}]
   --quick    tiny brokerd-only run for CI (< 60 s); exits non-zero if any workload fails
   --runs N   runs per cell (default 3; 1 with --quick); the table shows the median and min–max
-  --only     workloads to run (W1 W2 W3 W4 W5; W3 = both W3b batched and W3s single submits)
+  --only     workloads to run (W1 … W8; W3 = W3b batched and W3s single submits, W8 = W8t and W8o)
   --systems  systems to run (default: all; with --quick: brokerd-normal,brokerd-strict)`
 
 function parseCli() {

@@ -40,7 +40,9 @@ class BeanstalkProducer implements ProducerClient {
       await this.startReplyLoop()
     }
     // use + put are pipelined on the socket; many concurrent submits become one write burst.
-    const [, id] = await Promise.all([this.conn.use(jobTube(queue)), this.conn.put(JSON.stringify(env))])
+    // pri: lower is more urgent (1024 is the usual default).
+    const pri = hints?.priority === undefined ? 1024 : hints.priority(payload) === 'high' ? 0 : 1024
+    const [, id] = await Promise.all([this.conn.use(jobTube(queue)), this.conn.put(JSON.stringify(env), pri)])
     return id
   }
 

@@ -2,7 +2,17 @@
 // connect / submit / submitMany / consume({ concurrency }) / result / watch.
 
 import { connect } from '../../clients/index.js'
-import type { BenchHandler, BenchPayload, ConsumerHandle, Endpoint, ProducerClient, SystemAdapter, WatcherHandle } from '../adapter.js'
+import type { SubmitOptions } from '../../clients/types.js'
+import type {
+  BenchHandler,
+  BenchPayload,
+  ConsumerHandle,
+  Endpoint,
+  ProducerClient,
+  SubmitHints,
+  SystemAdapter,
+  WatcherHandle,
+} from '../adapter.js'
 import { now } from '../clock.js'
 
 function url(ep: Endpoint): string {
@@ -10,12 +20,40 @@ function url(ep: Endpoint): string {
   return ep.url
 }
 
+/** Priority numbers for the bench's two levels (higher runs first). */
+const PRIORITY = { high: 10, low: 0 } as const
+
+/** The submit options for hints (result/watch hints are irrelevant: brokerd always keeps both). */
+function optionsOf(hints: SubmitHints | undefined, payload?: BenchPayload): SubmitOptions {
+  const o: SubmitOptions = {}
+  if (hints?.runAt !== undefined) o.runAt = hints.runAt
+  if (hints?.priority !== undefined && payload !== undefined) o.priority = PRIORITY[hints.priority(payload)]
+  return o
+}
+
 async function connectProducer(ep: Endpoint): Promise<ProducerClient> {
   const broker = await connect(url(ep))
   return {
-    // SubmitHints are irrelevant here: brokerd always stores the result and publishes job events.
-    submit: async (queue, payload) => (await broker.submit(queue, payload)).id,
-    submitMany: async (queue, payloads) => (await broker.submitMany(queue, payloads)).ids,
+    submit: async (queue, payload, hints) => (await broker.submit(queue, payload, optionsOf(hints, payload))).id,
+    submitMany: async (queue, payloads, hints) => {
+      if (hints?.priority === undefined) return (await broker.submitMany(queue, payloads, optionsOf(hints))).ids
+      // submitMany's options apply to every job: one batch per priority, sent together.
+      const by = { high: [] as number[], low: [] as number[] }
+      payloads.forEach((p, i) => by[hints.priority!(p)].push(i))
+      const ids = new Array<string>(payloads.length)
+      await Promise.all(
+        (['high', 'low'] as const).map(async (level) => {
+          if (by[level].length === 0) return
+          const r = await broker.submitMany(
+            queue,
+            by[level].map((i) => payloads[i]),
+            { ...optionsOf(hints), priority: PRIORITY[level] },
+          )
+          by[level].forEach((i, k) => (ids[i] = r.ids[k]))
+        }),
+      )
+      return ids
+    },
     result: (id, timeoutMs) => broker.result(id, { timeoutMs }),
     submitAndWait: (queue, payload, timeoutMs) => broker.run(queue, payload, { timeoutMs }),
     close: () => broker.close(),
@@ -59,10 +97,10 @@ async function watch(ep: Endpoint, _queue: string, id: string): Promise<WatcherH
   return { ready, done, close: () => broker.close() }
 }
 
-async function queuedCount(ep: Endpoint, queue: string): Promise<number | undefined> {
+async function countOf(ep: Endpoint, queue: string, state: 'queued' | 'delayed'): Promise<number> {
   const broker = await connect(url(ep))
   try {
-    return (await broker.stats(queue)).queues[queue]?.queued ?? 0
+    return (await broker.stats(queue)).queues[queue]?.[state] ?? 0
   } finally {
     await broker.close()
   }
@@ -76,6 +114,7 @@ export function createBrokerdAdapter(name: 'brokerd-normal' | 'brokerd-strict'):
     connectProducer,
     consume,
     watch,
-    queuedCount,
+    queuedCount: (ep, queue) => countOf(ep, queue, 'queued'),
+    delayedCount: (ep, queue) => countOf(ep, queue, 'delayed'),
   }
 }

@@ -1,7 +1,7 @@
 // BullMQ on Redis, written as its docs show: Queue.add / addBulk, Worker with concurrency,
 // QueueEvents + job.waitUntilFinished for results, QueueEvents 'completed' for watchers.
 
-import { Queue, QueueEvents, Worker, type Job } from 'bullmq'
+import { Queue, QueueEvents, Worker, type Job, type JobsOptions } from 'bullmq'
 import type {
   BenchHandler,
   BenchPayload,
@@ -16,6 +16,18 @@ import { now, sleep } from '../clock.js'
 
 // BullMQ requires maxRetriesPerRequest: null on connections used by workers and events.
 const conn = (ep: Endpoint) => ({ host: ep.host, port: ep.port, maxRetriesPerRequest: null })
+
+/**
+ * BullMQ job options for hints: `delay` is relative (ms from now), and `priority` 1 is the
+ * highest (a lower number runs first; 0 means no priority).
+ */
+function jobOpts(hints: SubmitHints | undefined, payload: BenchPayload): JobsOptions | undefined {
+  if (hints?.runAt === undefined && hints?.priority === undefined) return undefined
+  const o: JobsOptions = {}
+  if (hints.runAt !== undefined) o.delay = Math.max(0, hints.runAt - Date.now())
+  if (hints.priority !== undefined) o.priority = hints.priority(payload) === 'high' ? 1 : 2
+  return o
+}
 
 class BullProducer implements ProducerClient {
   private readonly queues = new Map<string, Queue>()
@@ -32,13 +44,13 @@ class BullProducer implements ProducerClient {
   }
 
   async submit(queue: string, payload: BenchPayload, hints?: SubmitHints): Promise<string> {
-    const job = await this.queue(queue).add('job', payload)
+    const job = await this.queue(queue).add('job', payload, jobOpts(hints, payload))
     if (hints?.wantResult) this.jobs.set(job.id!, job)
     return job.id!
   }
 
   async submitMany(queue: string, payloads: BenchPayload[], hints?: SubmitHints): Promise<string[]> {
-    const jobs = await this.queue(queue).addBulk(payloads.map((data) => ({ name: 'job', data })))
+    const jobs = await this.queue(queue).addBulk(payloads.map((data) => ({ name: 'job', data, opts: jobOpts(hints, data) })))
     if (hints?.wantResult) for (const j of jobs) this.jobs.set(j.id!, j)
     return jobs.map((j) => j.id!)
   }

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import type {
   BenchHandler,
   BenchPayload,
+  ConsumeOptions,
   ConsumerHandle,
   Endpoint,
   ProducerClient,
@@ -26,6 +27,10 @@ interface Envelope {
 }
 
 const queueKey = (q: string) => `bench:q:${q}`
+/** Priorities the way Redis users do them: a second list, BRPOP'd first. */
+const highKey = (q: string) => `bench:q:${q}:high`
+const keyFor = (q: string, hints: SubmitHints | undefined, p: BenchPayload) =>
+  hints?.priority !== undefined && hints.priority(p) === 'high' ? highKey(q) : queueKey(q)
 const doneChannel = (id: string) => `bench:done:${id}`
 
 function client(ep: Endpoint): Redis {
@@ -62,14 +67,23 @@ class RedisListsProducer implements ProducerClient {
 
   async submit(queue: string, payload: BenchPayload, hints?: SubmitHints): Promise<string> {
     const env = this.envelope(payload, hints)
-    await this.cmd.lpush(queueKey(queue), JSON.stringify(env))
+    await this.cmd.lpush(keyFor(queue, hints, payload), JSON.stringify(env))
     return env.id
   }
 
   /** One variadic LPUSH per batch: atomic, one round trip (Redis' native batch). */
   async submitMany(queue: string, payloads: BenchPayload[], hints?: SubmitHints): Promise<string[]> {
     const envs = payloads.map((p) => this.envelope(p, hints))
-    await this.cmd.lpush(queueKey(queue), ...envs.map((e) => JSON.stringify(e)))
+    if (hints?.priority === undefined) await this.cmd.lpush(queueKey(queue), ...envs.map((e) => JSON.stringify(e)))
+    else {
+      // One LPUSH per list, in one MULTI: still atomic and one round trip.
+      const high = envs.filter((e) => keyFor(queue, hints, e.d) !== queueKey(queue)).map((e) => JSON.stringify(e))
+      const low = envs.filter((e) => keyFor(queue, hints, e.d) === queueKey(queue)).map((e) => JSON.stringify(e))
+      const m = this.cmd.multi()
+      if (high.length > 0) m.lpush(highKey(queue), ...high)
+      if (low.length > 0) m.lpush(queueKey(queue), ...low)
+      await m.exec()
+    }
     return envs.map((e) => e.id)
   }
 
@@ -114,8 +128,15 @@ class RedisListsProducer implements ProducerClient {
  * `concurrency` BRPOP loops, each on its own connection: BRPOP blocks its connection, so this is
  * how concurrency is done with plain lists (a W3 worker with 4 × 16 therefore holds 64 connections).
  */
-async function consume(ep: Endpoint, queue: string, handler: BenchHandler, concurrency: number): Promise<ConsumerHandle> {
+async function consume(
+  ep: Endpoint,
+  queue: string,
+  handler: BenchHandler,
+  concurrency: number,
+  opts?: ConsumeOptions,
+): Promise<ConsumerHandle> {
   let closed = false
+  const keys = opts?.priorities === true ? [highKey(queue), queueKey(queue)] : [queueKey(queue)]
   const conns: Redis[] = []
   const loops: Promise<void>[] = []
   for (let c = 0; c < concurrency; c++) {
@@ -126,7 +147,7 @@ async function consume(ep: Endpoint, queue: string, handler: BenchHandler, concu
         while (!closed) {
           let item: [string, string] | null
           try {
-            item = await r.brpop(queueKey(queue), 1)
+            item = await r.brpop(...keys, 1)
           } catch (e) {
             if (closed) return
             throw e

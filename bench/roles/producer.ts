@@ -1,7 +1,7 @@
 // Producer role: submits jobs the way each workload prescribes and times it on the producer side.
 // Sequential submit → result (W1), many concurrent clients (W2), bulk throughput (W3), backlog fill (W5).
 
-import { makePayload, type BenchPayload, type ProducerClient } from '../adapter.js'
+import { makePayload, type BenchPayload, type ProducerClient, type SubmitHints } from '../adapter.js'
 import { now } from '../clock.js'
 import { adapterFor, type Target } from './common.js'
 
@@ -74,36 +74,52 @@ export interface SubmitTiming {
  * single: one submit() per job with at most `window` unacknowledged (a sliding window), so the
  * client pipelines requests the way its library allows without an unbounded promise pile.
  */
-export async function bulk(a: Target & { n: number; batched: boolean; chunk: number; window: number }): Promise<SubmitTiming> {
+export interface BulkArgs extends Target {
+  n: number
+  batched: boolean
+  chunk: number
+  window: number
+  /** Every job delayed to this time (W6, W7). */
+  runAt?: number
+  /** Even payload indexes high priority, odd ones low (W8). */
+  mixedPriority?: boolean
+}
+
+/** W8's two levels: by payload index parity, so the worker knows each job's priority too. */
+export const priorityOf = (p: BenchPayload): 'high' | 'low' => (p.i % 2 === 0 ? 'high' : 'low')
+
+export async function bulk(a: BulkArgs): Promise<SubmitTiming> {
   const adapter = await adapterFor(a.system)
   const c = await adapter.connectProducer(a.endpoint)
+  const hints: SubmitHints | undefined =
+    a.runAt === undefined && !a.mixedPriority ? undefined : { runAt: a.runAt, priority: a.mixedPriority ? priorityOf : undefined }
   try {
     const firstSubmitAt = now()
-    if (a.batched) await submitBatched(c, a)
-    else await submitWindowed(c, a)
+    if (a.batched) await submitBatched(c, a, hints)
+    else await submitWindowed(c, a, hints)
     return { firstSubmitAt, lastAckAt: now() }
   } finally {
     await c.close()
   }
 }
 
-async function submitBatched(c: ProducerClient, a: Target & { n: number; chunk: number }): Promise<void> {
+async function submitBatched(c: ProducerClient, a: Target & { n: number; chunk: number }, hints: SubmitHints | undefined): Promise<void> {
   if (!c.submitMany) throw new Error(`${a.system} has no batch submit`)
   for (let start = 0; start < a.n; start += a.chunk) {
     const t = now()
     const payloads = []
     for (let i = start; i < Math.min(a.n, start + a.chunk); i++) payloads.push(makePayload(i, t))
-    const ids = await c.submitMany(a.queue, payloads)
+    const ids = await c.submitMany(a.queue, payloads, hints)
     if (ids.length !== payloads.length) throw new Error(`submitMany returned ${ids.length} ids for ${payloads.length} jobs`)
   }
 }
 
-async function submitWindowed(c: ProducerClient, a: Target & { n: number; window: number }): Promise<void> {
+async function submitWindowed(c: ProducerClient, a: Target & { n: number; window: number }, hints: SubmitHints | undefined): Promise<void> {
   let next = 0
   const lane = async () => {
     while (next < a.n) {
       const i = next++
-      await c.submit(a.queue, makePayload(i, now()))
+      await c.submit(a.queue, makePayload(i, now()), hints)
     }
   }
   await Promise.all(Array.from({ length: Math.min(a.window, a.n) }, lane))
@@ -124,4 +140,10 @@ export async function submitOne(a: Target): Promise<string> {
 export async function queued(a: Target): Promise<number | undefined> {
   const adapter = await adapterFor(a.system)
   return adapter.queuedCount?.(a.endpoint, a.queue)
+}
+
+/** Jobs delayed in the queue as the system reports it (W7 recovery check). */
+export async function delayed(a: Target): Promise<number | undefined> {
+  const adapter = await adapterFor(a.system)
+  return adapter.delayedCount?.(a.endpoint, a.queue)
 }

@@ -11,6 +11,10 @@ export interface WorkerStart extends Target {
   concurrency: number
   /** Jobs with payload index 0..expected-1 are counted; waitDone resolves when all were seen. */
   expected: number
+  /** W8: jobs of two priorities (even index high): per-connection order is kept to count inversions. */
+  priorities?: boolean
+  /** W6: starts before this clock.now() are counted as early. */
+  notBefore?: number
 }
 
 export interface WorkerStats {
@@ -22,34 +26,60 @@ export interface WorkerStats {
   lastReturnAt: number
   /** submit → handler start, ms (from the timestamp in the payload). */
   startLatency: LatencySummary
+  lastStartAt: number
+  /** Starts before `notBefore` (W6). */
+  early: number
+  /**
+   * W8: per consumer connection, low-priority jobs received before the last high-priority one it
+   * received, summed (0 = strict priority order on every connection).
+   */
+  inversions: number
+  /** W8: submit → start of high / low priority jobs. */
+  highLatency?: LatencySummary
+  lowLatency?: LatencySummary
 }
 
 let consumers: ConsumerHandle[] = []
 let seen = new Uint8Array(0)
 let lat = new Float64Array(0)
+let latPriority = new Uint8Array(0)
 let distinct = 0
 let duplicates = 0
 let expected = 0
 let firstStartAt = NaN
 let lastReturnAt = NaN
 let onAll: (() => void) | undefined
+let lastStartAt = NaN
+let early = 0
+let notBefore = -Infinity
+/** W8: the priority of each job each connection received, in order (1 = high). */
+let orders: number[][] = []
+let prioritised = false
 
 export async function start(a: WorkerStart): Promise<void> {
   const adapter = await adapterFor(a.system)
   expected = a.expected
   seen = new Uint8Array(expected)
   lat = new Float64Array(expected)
-  distinct = duplicates = 0
-  firstStartAt = lastReturnAt = NaN
+  latPriority = new Uint8Array(expected)
+  distinct = duplicates = early = 0
+  firstStartAt = lastReturnAt = lastStartAt = NaN
+  notBefore = a.notBefore ?? -Infinity
+  prioritised = a.priorities === true
+  orders = Array.from({ length: a.connections }, () => [])
   const all = new Promise<void>((r) => (onAll = r))
   void all
-  const handler = (p: { i: number; t: number }) => {
+  const handlerOf = (connection: number) => (p: { i: number; t: number }) => {
     const t = now()
     if (Number.isNaN(firstStartAt)) firstStartAt = t
+    lastStartAt = t
+    if (t < notBefore) early++
+    if (prioritised) orders[connection].push(p.i % 2 === 0 ? 1 : 0)
     if (p.i >= 0 && p.i < expected) {
       if (seen[p.i]) duplicates++
       else {
         seen[p.i] = 1
+        latPriority[distinct] = p.i % 2 === 0 ? 1 : 0
         lat[distinct++] = t - p.t
         if (distinct === expected) onAll?.()
       }
@@ -58,7 +88,11 @@ export async function start(a: WorkerStart): Promise<void> {
     lastReturnAt = now()
     return { ok: true, i: p.i }
   }
-  consumers = await Promise.all(Array.from({ length: a.connections }, () => adapter.consume(a.endpoint, a.queue, handler, a.concurrency)))
+  consumers = await Promise.all(
+    Array.from({ length: a.connections }, (_, k) =>
+      adapter.consume(a.endpoint, a.queue, handlerOf(k), a.concurrency, { priorities: prioritised }),
+    ),
+  )
 }
 
 /**
@@ -94,14 +128,30 @@ export async function waitDone(a: { timeoutMs: number; count?: number }): Promis
 }
 
 export function stats(): WorkerStats {
-  return {
+  let inversions = 0
+  for (const order of orders) {
+    const lastHigh = order.lastIndexOf(1)
+    for (let k = 0; k < lastHigh; k++) if (order[k] === 0) inversions++
+  }
+  const out: WorkerStats = {
     expected,
     distinct,
     duplicates,
     firstStartAt,
     lastReturnAt,
     startLatency: summarize(Array.from(lat.subarray(0, distinct))),
+    lastStartAt,
+    early,
+    inversions,
   }
+  if (prioritised) {
+    const high: number[] = []
+    const low: number[] = []
+    for (let k = 0; k < distinct; k++) (latPriority[k] === 1 ? high : low).push(lat[k])
+    out.highLatency = summarize(high)
+    out.lowLatency = summarize(low)
+  }
+  return out
 }
 
 export async function stop(): Promise<void> {

@@ -1,0 +1,83 @@
+// W8 priorities, a 50/50 mix of two levels at W3's load: (t) throughput while the producer
+// submits and the workers drain at once (compare with W3b of the same run); (o) order: the queue
+// is filled first, then drained, and each connection's low-before-high receipts are counted.
+
+import type { SystemName } from '../adapter.js'
+import type { SubmitTiming } from '../roles/producer.js'
+import type { WorkerStats } from '../roles/worker.js'
+import type { WorkloadDef } from './types.js'
+
+const levels =
+  'even payload index high, odd low (brokerd priority 10 / 0; BullMQ priority 1 / 2; beanstalkd pri 0 / 1024; Redis lists: two lists, BRPOP high low)'
+
+export const W8t: WorkloadDef = {
+  id: 'W8t',
+  group: 'W8',
+  title: 'priorities, throughput',
+  describe: (s) =>
+    `W3b with two priorities: ${s.w3.n} jobs, ${levels}; batch submits in chunks of ${s.w3.chunk} while ${s.w3.connections} × ${s.w3.concurrency} consume`,
+  metrics: [
+    { key: 'e2eJobsPerSec', label: 'e2e jobs/s', better: 'higher', digits: 0 },
+    { key: 'highP50', label: 'p50 high ms', better: 'lower', digits: 1 },
+    { key: 'lowP50', label: 'p50 low ms', better: 'lower', digits: 1 },
+  ],
+  headline: ['e2eJobsPerSec'],
+  notApplicable: (system: SystemName) => (system === 'beanstalkd' ? 'no batch put in beanstalkd' : undefined),
+  timeoutMs: (s) => s.timeoutMs,
+  async run(cell) {
+    const svc = await cell.start()
+    const t = cell.target(svc, 'w8t')
+    const worker = cell.role('worker')
+    const producer = cell.role('producer')
+    const { n, chunk, window, connections, concurrency } = cell.sizes.w3
+    await worker.call('worker.start', { ...t, connections, concurrency, expected: n, priorities: true })
+    const sub = await producer.call<SubmitTiming>('producer.bulk', { ...t, n, batched: true, chunk, window, mixedPriority: true })
+    const ws = await worker.call<WorkerStats>('worker.waitDone', { timeoutMs: cell.sizes.timeoutMs })
+    await worker.call('worker.stop')
+    return {
+      e2eJobsPerSec: (n / (ws.lastReturnAt - sub.firstSubmitAt)) * 1000,
+      highP50: ws.highLatency?.p50 ?? NaN,
+      lowP50: ws.lowLatency?.p50 ?? NaN,
+      lost: n - ws.distinct,
+      duplicates: ws.duplicates,
+    }
+  },
+}
+
+export const W8o: WorkloadDef = {
+  id: 'W8o',
+  group: 'W8',
+  title: 'priorities, order',
+  describe: (s) =>
+    `${s.w3.n} jobs queued first (${levels}; batch submits, beanstalkd single puts), then drained by ${s.w3.connections} × ${s.w3.concurrency}; inversions = per consumer connection, low jobs received before its last high one (brokerd: one socket, exact; peers: 16 sockets per connection)`,
+  metrics: [
+    { key: 'drainJobsPerSec', label: 'drain jobs/s', better: 'higher', digits: 0 },
+    { key: 'inversions', label: 'inversions', better: 'lower', digits: 0 },
+  ],
+  headline: ['drainJobsPerSec'],
+  timeoutMs: (s) => s.timeoutMs,
+  async run(cell) {
+    const svc = await cell.start()
+    const t = cell.target(svc, 'w8o')
+    const worker = cell.role('worker')
+    const producer = cell.role('producer')
+    const { n, chunk, window, connections, concurrency } = cell.sizes.w3
+    await producer.call<SubmitTiming>('producer.bulk', {
+      ...t,
+      n,
+      batched: cell.system !== 'beanstalkd',
+      chunk,
+      window,
+      mixedPriority: true,
+    })
+    await worker.call('worker.start', { ...t, connections, concurrency, expected: n, priorities: true })
+    const ws = await worker.call<WorkerStats>('worker.waitDone', { timeoutMs: cell.sizes.timeoutMs })
+    await worker.call('worker.stop')
+    return {
+      drainJobsPerSec: (n / (ws.lastReturnAt - ws.firstStartAt)) * 1000,
+      inversions: ws.inversions,
+      lost: n - ws.distinct,
+      duplicates: ws.duplicates,
+    }
+  },
+}
