@@ -395,7 +395,7 @@ export class QueueActor {
     const tr = this.step(job, 'ack')
     const now = Date.now()
     job.attempts++
-    this.ctx.store.finish(job.id, this.id, State.completed, job.attempts, result, null, now, this.expiresAt(job.retentionMs, now))
+    this.ctx.store.finish(job.id, State.completed, job.attempts, result, null, now, this.expiresAt(job.retentionMs, now))
     const consumer = this.endDelivery(job)
     this.completed++
     this.emit(job, tr, result, 0)
@@ -414,7 +414,7 @@ export class QueueActor {
     const now = Date.now()
     const consumer = this.endDelivery(job)
     if (tr.next === State.failed) {
-      this.ctx.store.finish(job.id, this.id, State.failed, job.attempts, null, error, now, this.expiresAt(job.retentionMs, now))
+      this.ctx.store.finish(job.id, State.failed, job.attempts, null, error, now, this.expiresAt(job.retentionMs, now))
       this.failed++
       this.emit(job, tr, error, 0)
     } else if (tr.next === State.delayed) {
@@ -545,7 +545,7 @@ export class QueueActor {
     if (isTerminal(from)) return { state: STATE_NAMES[from], cancelled: false }
     const tr = step(undefined, 'cancel', from)
     const now = Date.now()
-    this.ctx.store.finish(row.id, this.id, State.cancelled, row.attempts, null, null, now, this.expiresAt(row.retentionMs, now))
+    this.ctx.store.finish(row.id, State.cancelled, row.attempts, null, null, now, this.expiresAt(row.retentionMs, now))
     this.cancelled++
     this.emitId(row.id, tr, State.cancelled, 0, row.attempts)
     this.leaveLine(row.id, from)
@@ -560,7 +560,7 @@ export class QueueActor {
     const tr = this.step(job, 'cancel')
     const now = Date.now()
     const attempt = job.attempts + 1 // the interrupted delivery counts as made
-    this.ctx.store.finish(job.id, this.id, State.cancelled, attempt, null, null, now, this.expiresAt(job.retentionMs, now))
+    this.ctx.store.finish(job.id, State.cancelled, attempt, null, null, now, this.expiresAt(job.retentionMs, now))
     this.leased.delete(job.id)
     this.revoked.set(job.id, job)
     job.progress = null

@@ -55,10 +55,11 @@ export class Session implements DeliveryTarget {
   slow = false
   readonly watching = new Set<number>()
   // Two output buffers so that every message's bytes are contiguous by construction: `replies`
-  // is written only by this session, one whole message per call, after the request's effects;
-  // `pushes` gets what actors write while any request is being handled (deliver, popped). The
+  // is written only by this session's request handling, one whole message per call, after the
+  // request's effects; `pushes` gets what actors and the broker write while any request may be
+  // being handled (deliver, popped, revoke, a waited submit's `submitted`, watch snapshots). The
   // frame of a turn is the replies, then the pushes (an error about an old delivery precedes a
-  // new delivery of the same job).
+  // new delivery of the same job; a submit's `submitted` precedes its watch snapshot).
   private readonly replies = new FrameWriter(512)
   private readonly pushes = new FrameWriter(512)
   private dirty = false
