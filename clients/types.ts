@@ -1,5 +1,5 @@
-// Public types of the TypeScript SDK. Everything a user touches is declared here, with its
-// defaults documented where it is declared; the implementation lives in client.ts / worker.ts.
+// Public types of the TypeScript SDK. Everything a user touches is declared here (or, for maps the
+// daemon shares, in protocol/shapes.ts), with its defaults documented where it is declared.
 
 import type { Backoff, QueueMap, QueueSettings } from '../protocol/shapes.js'
 export type { Backoff, QueueCounts, QueueMap, QueueSettings } from '../protocol/shapes.js'

@@ -1,9 +1,10 @@
 // QueueActor owns all state of one queue: the ready jobs (by priority), the delayed jobs (by due
 // time), the parked consumers, the leases out, the submits waiting for room, pause and settings.
 // It is the only code that changes them, and every job transition goes through lifecycle.ts.
-// Invariants: an unfinished job is in exactly one of `ready`, `delayed` or `leased`; a delayed
-// job's due time is after `promotedThrough` and a ready one's is not; a consumer never holds more
-// than its credit; a parked consumer has credit and waits in FIFO order (fairness).
+// Invariants: an unfinished job is in exactly one of `ready`, `delayed` or `leased`; the heap pops
+// in (due time, id) order and every entry up to the mark (promotedThrough, promotedId) has been
+// moved to `ready`, none after it; a consumer never holds more than its credit; a parked
+// consumer has credit and waits in FIFO order (fairness).
 // Memory: a ready job is a JobRef with its payload while the cache budget lasts, else only its id;
 // a delayed job is 18 bytes in a typed heap. Payloads stay in the store until dispatch.
 
@@ -31,6 +32,9 @@ import { BrokerError } from '../protocol/errors.js'
 import { encodeStr } from '../protocol/codec.js'
 import { Limits, STATE_NAMES } from '../protocol/ops.js'
 import type { QueueCounts } from '../protocol/shapes.js'
+
+/** Delayed jobs moved to the ready line per timer turn (a burst of 100k is spread over turns). */
+const PROMOTE_PER_WAKE = 1024
 
 /** Bytes a cached ready job costs beyond its payload (JobRef + Uint8Array objects), for the budget. */
 export const JOB_OVERHEAD = 256
@@ -94,8 +98,12 @@ export class QueueActor {
   readonly nameBytes: Uint8Array
   private readonly ready = new ReadyQueue<JobRef | number>(1024)
   private readonly delayed = new TimeHeap(64)
-  /** Every delayed job due at or before this has been moved to `ready` (never decreases). */
+  /**
+   * The (due time, id) of the last delayed job moved to `ready`: every entry up to it in heap
+   * order has been moved, none after it (Infinity: all due at promotedThrough). Never decreases.
+   */
   private promotedThrough: number
+  private promotedId = Infinity
   /** Entries of jobs that left `ready` / `delayed` by cancel or remove, skipped when reached. */
   private readonly staleReady = new StaleEntries()
   private readonly staleDelayed = new StaleEntries()
@@ -167,14 +175,14 @@ export class QueueActor {
   stateOf(row: JobRow): StateCode {
     if (row.state !== null) return row.state as StateCode
     if (this.leased.has(row.id)) return State.active
-    return row.runAt > this.promotedThrough ? State.delayed : State.queued
+    return this.inHeap(row.runAt, row.id) ? State.delayed : State.queued
   }
 
   // ---- jobs entering the queue -----------------------------------------------------------------
 
   /** Puts a recovered job back at start-up (no store write, no event): only its id is kept. */
   restore(jobId: number, priority: number, runAt: number): void {
-    if (runAt > this.promotedThrough) this.addDelayed(jobId, runAt, priority)
+    if (this.inHeap(runAt, jobId)) this.addDelayed(jobId, runAt, priority)
     else this.ready.push(jobId, priority)
   }
 
@@ -193,7 +201,7 @@ export class QueueActor {
     backoff: Backoff | null,
     runAt: number,
   ): void {
-    if (runAt > this.promotedThrough) {
+    if (this.inHeap(runAt, jobId)) {
       step(undefined, 'submit_delayed', NEW)
       this.addDelayed(jobId, runAt, priority)
       return
@@ -422,7 +430,7 @@ export class QueueActor {
       this.ctx.store.retry(job.id, job.attempts, error, runAt)
       this.emit(job, tr, error, runAt)
       // Known by id from here on: the JobRef goes, the store has the rest.
-      if (runAt > this.promotedThrough) this.addDelayed(job.id, runAt, job.priority)
+      if (this.inHeap(runAt, job.id)) this.addDelayed(job.id, runAt, job.priority)
       else this.enqueueId(job.id, job.priority)
     } else {
       this.ctx.store.retry(job.id, job.attempts, error, 0)
@@ -467,19 +475,37 @@ export class QueueActor {
     this.ctx.wakeAt(this, due)
   }
 
-  /** Called by the broker's timer: delayed jobs that came due join the line; waits time out. */
+  /** A job due at `runAt` belongs in the delayed heap (it is after the promotion mark). */
+  private inHeap(runAt: number, jobId: number): boolean {
+    return runAt > this.promotedThrough || (runAt === this.promotedThrough && jobId > this.promotedId)
+  }
+
+  /**
+   * Called by the broker's timer: delayed jobs that came due join the line (at most
+   * PROMOTE_PER_WAKE per turn, so that the first of a big burst go out at once and other queues
+   * are not held up; the rest follow in the next turns); submits waiting for room time out.
+   */
   wake(now: number): void {
     this.wakeRequested = Infinity
     const heap = this.delayed
+    let moved = 0
     while (heap.size !== 0 && heap.topDue <= now) {
+      if (moved === PROMOTE_PER_WAKE) break
       const jobId = heap.topId
+      const due = heap.topDue
       const priority = heap.topTag
       heap.pop()
+      this.promotedThrough = due
+      this.promotedId = jobId
       if (this.staleDelayed.take(jobId)) continue
+      moved++
       this.emitId(jobId, step(undefined, 'due', State.delayed), State.queued)
       this.enqueueId(jobId, priority)
     }
-    if (now > this.promotedThrough) this.promotedThrough = now
+    if (heap.topDue > now && now >= this.promotedThrough) {
+      this.promotedThrough = now // everything due by now is out: the mark moves to now
+      this.promotedId = Infinity
+    }
     if (this.producers.length !== 0) this.expireWaits(now)
     let next = heap.topDue
     for (const w of this.producers) if (w.deadline < next) next = w.deadline

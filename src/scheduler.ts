@@ -37,11 +37,14 @@ export class Scheduler {
     this.timerDue = Infinity
     const now = Date.now()
     const heap = this.heap
+    // Take what is due first: what the wakes ask for now (a queue with more to do) is for the next
+    // turn, after this one's frames went out.
+    const due: number[] = []
     while (heap.size > 0 && heap.topDue <= now) {
-      const id = heap.topId
+      due.push(heap.topId)
       heap.pop()
-      this.wake(id, now)
     }
+    for (const id of due) this.wake(id, now)
     if (heap.size > 0 && this.timer === null && !this.stopped) this.arm(heap.topDue)
   }
 
