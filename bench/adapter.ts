@@ -31,7 +31,10 @@ export interface SubmitHints {
   wantResult?: boolean
   /** Somebody watches the job (W4): the Redis adapter then PUBLISHes the result. */
   watched?: boolean
-  /** Run the job at this time, ms since epoch (W6, W7). Only systems with delayed jobs. */
+  /**
+   * Run the job at this time, ms since epoch (W6, W7). Only systems with delayed jobs; those with
+   * relative delays (BullMQ ms, beanstalkd whole seconds) compute theirs at submit, rounded up.
+   */
   runAt?: number
   /** Two-level priority per job (W8): 'high' jobs run before 'low' ones. */
   priority?: (payload: BenchPayload) => 'high' | 'low'
@@ -92,7 +95,7 @@ export interface SystemAdapter {
   watch?(ep: Endpoint, queue: string, id: string): Promise<WatcherHandle>
   /** Number of jobs waiting in `queue` (W5 recovery check), or undefined if unknown. */
   queuedCount?(ep: Endpoint, queue: string): Promise<number | undefined>
-  /** Number of delayed jobs in `queue` (W7 recovery check). */
+  /** Number of delayed jobs in `queue` (W7 recovery check), or undefined if unknown. */
   delayedCount?(ep: Endpoint, queue: string): Promise<number | undefined>
 }
 

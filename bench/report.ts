@@ -201,6 +201,8 @@ export function render(
       rows.push([sys, st, ...w.metrics.map((d) => (st === 'n/a' ? '' : cellText(m?.[d.key], d.digits ?? 2, h.runs)))])
     }
     out.push(indent(table(rows)))
+    // Why a cell is n/a belongs next to it, not only in the JSON.
+    for (const sys of systems) if (agg.status[w.id]?.[sys] === 'n/a') out.push(`  n/a ${sys}: ${w.notApplicable?.(sys) ?? '?'}`)
     out.push('')
   }
   if (agg.targets.length) {

@@ -9,6 +9,7 @@ type Fn = (args: never) => unknown
 const methods: Record<string, Fn> = {
   'worker.start': worker.start,
   'worker.waitDone': worker.waitDone,
+  'worker.setNotBefore': worker.setNotBefore,
   'worker.stats': worker.stats,
   'worker.stop': worker.stop,
   'producer.sequential': producer.sequential,

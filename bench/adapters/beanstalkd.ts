@@ -1,4 +1,4 @@
-// beanstalkd with its binlog on: put / reserve / delete, results via a reply tube per producer.
+// beanstalkd with its binlog on: put (pri, delay) / reserve / delete, results via a reply tube per producer.
 // At-least-once within the TTR (a reserved job whose worker dies is released again); no pub/sub, so no W4.
 
 import type { BenchHandler, BenchPayload, ConsumerHandle, Endpoint, ProducerClient, SubmitHints, SystemAdapter } from '../adapter.js'
@@ -42,7 +42,10 @@ class BeanstalkProducer implements ProducerClient {
     // use + put are pipelined on the socket; many concurrent submits become one write burst.
     // pri: lower is more urgent (1024 is the usual default).
     const pri = hints?.priority === undefined ? 1024 : hints.priority(payload) === 'high' ? 0 : 1024
-    const [, id] = await Promise.all([this.conn.use(jobTube(queue)), this.conn.put(JSON.stringify(env), pri)])
+    // delay: whole seconds counted from when beanstalkd reads the put. Rounded up, so the job is
+    // due in [runAt, runAt + 1 s): never early, but a common instant is only good to a second.
+    const delay = hints?.runAt === undefined ? 0 : Math.max(0, Math.ceil((hints.runAt - Date.now()) / 1000))
+    const [, id] = await Promise.all([this.conn.use(jobTube(queue)), this.conn.put(JSON.stringify(env), pri, delay)])
     return id
   }
 
@@ -134,12 +137,12 @@ async function consume(ep: Endpoint, queue: string, handler: BenchHandler, concu
   }
 }
 
-async function queuedCount(ep: Endpoint, queue: string): Promise<number | undefined> {
+async function tubeCount(ep: Endpoint, queue: string, field: 'current-jobs-ready' | 'current-jobs-delayed'): Promise<number | undefined> {
   const c = new BeanstalkClient(ep.host, ep.port)
   try {
     await c.ready
     const s = await c.statsTube(jobTube(queue))
-    return s ? Number(s['current-jobs-ready']) : 0
+    return s ? Number(s[field]) : 0
   } finally {
     c.close()
   }
@@ -150,5 +153,6 @@ export const beanstalkdAdapter: SystemAdapter = {
   semantics: 'at-least-once',
   connectProducer: (ep) => BeanstalkProducer.connect(ep),
   consume,
-  queuedCount,
+  queuedCount: (ep, queue) => tubeCount(ep, queue, 'current-jobs-ready'),
+  delayedCount: (ep, queue) => tubeCount(ep, queue, 'current-jobs-delayed'),
 }

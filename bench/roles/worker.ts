@@ -13,8 +13,6 @@ export interface WorkerStart extends Target {
   expected: number
   /** W8: jobs of two priorities (even index high): per-connection order is kept to count inversions. */
   priorities?: boolean
-  /** W6: starts before this clock.now() are counted as early. */
-  notBefore?: number
 }
 
 export interface WorkerStats {
@@ -27,7 +25,7 @@ export interface WorkerStats {
   /** submit → handler start, ms (from the timestamp in the payload). */
   startLatency: LatencySummary
   lastStartAt: number
-  /** Starts before `notBefore` (W6). */
+  /** Starts before the instant given to setNotBefore() (W6). */
   early: number
   /**
    * W8: per consumer connection, low-priority jobs received before the last high-priority one it
@@ -64,7 +62,7 @@ export async function start(a: WorkerStart): Promise<void> {
   latPriority = new Uint8Array(expected)
   distinct = duplicates = early = 0
   firstStartAt = lastReturnAt = lastStartAt = NaN
-  notBefore = a.notBefore ?? -Infinity
+  notBefore = -Infinity
   prioritised = a.priorities === true
   orders = Array.from({ length: a.connections }, () => [])
   const all = new Promise<void>((r) => (onAll = r))
@@ -93,6 +91,14 @@ export async function start(a: WorkerStart): Promise<void> {
       adapter.consume(a.endpoint, a.queue, handlerOf(k), a.concurrency, { priorities: prioritised }),
     ),
   )
+}
+
+/**
+ * W6: handler starts before `at` (clock.now()) count as early from now on. Set after start(), once
+ * the workers are connected, because the workload picks its instant only then.
+ */
+export function setNotBefore(a: { at: number }): void {
+  notBefore = a.at
 }
 
 /**

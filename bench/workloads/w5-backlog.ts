@@ -34,9 +34,9 @@ export const W5: WorkloadDef = {
     const producer = cell.role('producer')
     const batched = cell.system !== 'beanstalkd'
     const fill = await producer.call<SubmitTiming>('producer.bulk', { ...cell.target(svc, queue), n, batched, chunk, window: chunk })
-    // A second of quiet so RSS is not caught mid-burst (allocator, GC) and every system's
-    // periodic flush (Redis everysec, beanstalkd 50 ms fsync) has happened before the crash.
-    await sleep(1000)
+    // A second of quiet so RSS is not caught mid-burst (allocator, GC) and every system's periodic
+    // flush (Redis everysec, beanstalkd 50 ms fsync) has happened before the crash (--quick: 250 ms).
+    await sleep(cell.sizes.settleMs)
     const rss = rssBytes(svc.pid)
 
     const again = await cell.crashAndRestart(svc, queue)

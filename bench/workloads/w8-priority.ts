@@ -1,8 +1,9 @@
-// W8 priorities, a 50/50 mix of two levels at W3's load: (t) throughput while the producer
-// submits and the workers drain at once (compare with W3b of the same run); (o) order: the queue
+// W8 priorities, a 50/50 mix of two levels at W3's load: (t) throughput while the producer submits
+// and the workers drain at once, against a plain W3b pass in the same cell; (o) order: the queue
 // is filled first, then drained, and each connection's low-before-high receipts are counted.
 
 import type { SystemName } from '../adapter.js'
+import type { Cell } from '../cell.js'
 import type { SubmitTiming } from '../roles/producer.js'
 import type { WorkerStats } from '../roles/worker.js'
 import type { WorkloadDef } from './types.js'
@@ -10,36 +11,51 @@ import type { WorkloadDef } from './types.js'
 const levels =
   'even payload index high, odd low (brokerd priority 10 / 0; BullMQ priority 1 / 2; beanstalkd pri 0 / 1024; Redis lists: two lists, BRPOP high low)'
 
+/** One W3b-shaped pass (fresh service, fresh role processes, both stopped after it). */
+async function throughputPass(cell: Cell, mixed: boolean) {
+  // Role processes boot while the service starts (nothing is timed yet).
+  const worker = cell.role(mixed ? 'worker' : 'worker-plain')
+  const producer = cell.role(mixed ? 'producer' : 'producer-plain')
+  const svc = await cell.start()
+  const t = cell.target(svc, 'w8t')
+  const { n, chunk, window, connections, concurrency } = cell.sizes.w3
+  await worker.call('worker.start', { ...t, connections, concurrency, expected: n, priorities: mixed })
+  const sub = await producer.call<SubmitTiming>('producer.bulk', { ...t, n, batched: true, chunk, window, mixedPriority: mixed })
+  const ws = await worker.call<WorkerStats>('worker.waitDone', { timeoutMs: cell.sizes.timeoutMs * 0.4 })
+  await worker.call('worker.stop')
+  await cell.release(svc, worker, producer)
+  return { ws, e2eJobsPerSec: (n / (ws.lastReturnAt - sub.firstSubmitAt)) * 1000, lost: n - ws.distinct }
+}
+
 export const W8t: WorkloadDef = {
   id: 'W8t',
   group: 'W8',
   title: 'priorities, throughput',
   describe: (s) =>
-    `W3b with two priorities: ${s.w3.n} jobs, ${levels}; batch submits in chunks of ${s.w3.chunk} while ${s.w3.connections} × ${s.w3.concurrency} consume`,
+    `W3b with two priorities: ${s.w3.n} jobs, ${levels}; batch submits in chunks of ${s.w3.chunk} while ${s.w3.connections} × ${s.w3.concurrency} consume; ÷ plain = e2e jobs/s over that of a plain W3b pass (one priority) run in the same cell just before, on a fresh service`,
   metrics: [
     { key: 'e2eJobsPerSec', label: 'e2e jobs/s', better: 'higher', digits: 0 },
+    { key: 'plainJobsPerSec', label: 'plain e2e jobs/s', better: 'higher', digits: 0 },
+    { key: 'vsPlain', label: '÷ plain', better: 'higher', digits: 2 },
     { key: 'highP50', label: 'p50 high ms', better: 'lower', digits: 1 },
     { key: 'lowP50', label: 'p50 low ms', better: 'lower', digits: 1 },
   ],
   headline: ['e2eJobsPerSec'],
-  notApplicable: (system: SystemName) => (system === 'beanstalkd' ? 'no batch put in beanstalkd' : undefined),
+  notApplicable: (system: SystemName) =>
+    system === 'beanstalkd' ? 'no batch put in beanstalkd (as W3b; W8o has its pri order)' : undefined,
+  // Two W3b passes, each waiting at most 0.4 × the limit for its jobs.
   timeoutMs: (s) => s.timeoutMs,
   async run(cell) {
-    const svc = await cell.start()
-    const t = cell.target(svc, 'w8t')
-    const worker = cell.role('worker')
-    const producer = cell.role('producer')
-    const { n, chunk, window, connections, concurrency } = cell.sizes.w3
-    await worker.call('worker.start', { ...t, connections, concurrency, expected: n, priorities: true })
-    const sub = await producer.call<SubmitTiming>('producer.bulk', { ...t, n, batched: true, chunk, window, mixedPriority: true })
-    const ws = await worker.call<WorkerStats>('worker.waitDone', { timeoutMs: cell.sizes.timeoutMs })
-    await worker.call('worker.stop')
+    const plain = await throughputPass(cell, false)
+    const mixed = await throughputPass(cell, true)
     return {
-      e2eJobsPerSec: (n / (ws.lastReturnAt - sub.firstSubmitAt)) * 1000,
-      highP50: ws.highLatency?.p50 ?? NaN,
-      lowP50: ws.lowLatency?.p50 ?? NaN,
-      lost: n - ws.distinct,
-      duplicates: ws.duplicates,
+      e2eJobsPerSec: mixed.e2eJobsPerSec,
+      plainJobsPerSec: plain.e2eJobsPerSec,
+      vsPlain: mixed.e2eJobsPerSec / plain.e2eJobsPerSec,
+      highP50: mixed.ws.highLatency?.p50 ?? NaN,
+      lowP50: mixed.ws.lowLatency?.p50 ?? NaN,
+      lost: plain.lost + mixed.lost,
+      duplicates: plain.ws.duplicates + mixed.ws.duplicates,
     }
   },
 }
@@ -57,10 +73,10 @@ export const W8o: WorkloadDef = {
   headline: ['drainJobsPerSec'],
   timeoutMs: (s) => s.timeoutMs,
   async run(cell) {
+    const worker = cell.role('worker') // role processes boot while the service starts
+    const producer = cell.role('producer')
     const svc = await cell.start()
     const t = cell.target(svc, 'w8o')
-    const worker = cell.role('worker')
-    const producer = cell.role('producer')
     const { n, chunk, window, connections, concurrency } = cell.sizes.w3
     await producer.call<SubmitTiming>('producer.bulk', {
       ...t,
