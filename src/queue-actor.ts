@@ -34,7 +34,7 @@ import { Limits, STATE_NAMES } from '../protocol/ops.js'
 import type { QueueCounts } from '../protocol/shapes.js'
 
 /** Delayed jobs moved to the ready line per timer turn (a burst of 100k is spread over turns). */
-const PROMOTE_PER_WAKE = 1024
+export const PROMOTE_PER_WAKE = 256
 
 /** Bytes a cached ready job costs beyond its payload (JobRef + Uint8Array objects), for the budget. */
 export const JOB_OVERHEAD = 256
