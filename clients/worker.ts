@@ -20,6 +20,9 @@ export class UnrecoverableError extends Error {
   readonly retry = false
 }
 
+/** How often the lease timer looks at running handlers, for a lease of `leaseMs`. */
+const leaseCheckEvery = (leaseMs: number): number => Math.max(50, Math.min(1000, Math.floor(leaseMs / 6)))
+
 /** One running handler. */
 class Running implements Job, JobContext {
   readonly id: string
@@ -84,6 +87,8 @@ export class WorkerImpl implements Worker {
   private closing: Promise<void> | null = null
   private idle: (() => void) | null = null
   private extendTimer: ReturnType<typeof setInterval> | null = null
+  /** The lease timer's period: that of the shortest lease seen since it started. */
+  private timerEvery = 0
   private registeredGen = -1
   private readonly concurrencyMax: number
   private concurrency: number
@@ -148,7 +153,7 @@ export class WorkerImpl implements Worker {
       this.broker.gen,
     )
     this.active.set(run.jobId, run)
-    if (this.extendTimer === null) this.startLeaseTimer(leaseMs)
+    if (this.extendTimer === null || leaseCheckEvery(leaseMs) < this.timerEvery) this.startLeaseTimer(leaseMs)
     let outcome: unknown
     try {
       outcome = this.handler(run, run)
@@ -195,10 +200,9 @@ export class WorkerImpl implements Worker {
       this.orphans--
       this.sendCredit()
     }
-    if (this.running === 0) {
-      this.stopLeaseTimer()
-      this.idle?.()
-    }
+    // The lease timer keeps running while idle (one wake-up per lease/6): creating and clearing
+    // it per job cost 8 µs of a 1-job-at-a-time worker's time (profiled).
+    if (this.running === 0) this.idle?.()
   }
 
   /** Writes a message about a running job, if its delivery is still held. */
@@ -212,7 +216,8 @@ export class WorkerImpl implements Worker {
 
   /** One timer per worker (none per job): extends leases, or aborts handlers whose lease ran out. */
   private startLeaseTimer(leaseMs: number): void {
-    const every = Math.max(50, Math.min(1000, Math.floor(leaseMs / 6)))
+    this.stopLeaseTimer()
+    const every = (this.timerEvery = leaseCheckEvery(leaseMs))
     const autoExtend = this.opts.autoExtend !== false
     this.extendTimer = setInterval(() => {
       const now = Date.now()
@@ -252,6 +257,7 @@ export class WorkerImpl implements Worker {
     }
     this.active.clear()
     this.registeredGen = -1
+    this.stopLeaseTimer()
   }
 
   close(): Promise<void> {

@@ -23,6 +23,8 @@ export interface BrokerOptions {
   retentionMs: number
   /** Bytes of queued payloads kept in memory; the rest is read from the store at dispatch. */
   payloadCacheBytes: number
+  /** The longest a completion's commit may wait for a turn that commits anyway (default 2 ms). */
+  deferCommitMs?: number
 }
 
 /** A submit's options as validated (PROTOCOL.md §5); "unset" values defer to the queue's settings. */
@@ -63,6 +65,10 @@ export const DEFAULT_SUBMIT: Readonly<SubmitOptions> = Object.freeze({
 /** A connection as the broker sees it at the end of a turn. */
 export interface FlushTarget extends Watcher {
   flush(): void
+  /** Its frame of this turn holds a delivery: it is sent first (it starts work). */
+  readonly delivering: boolean
+  /** Its frame of this turn holds more than deliveries (a reply, a snapshot, an error, ...). */
+  readonly answering: boolean
   /** Answers a watch (after the turn's commit). */
   pushSnapshot(rid: number, snapshot: Record<string, unknown>): void
   pushError(rid: number, error: BrokerError): void
@@ -97,6 +103,7 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
   /** Bytes held by submits waiting for room (bounded by WAITING_BYTES). */
   private waitingBytes = 0
   private flushScheduled = false
+  private deferTimer: ReturnType<typeof setTimeout> | null = null
   private readonly dirty: S[] = []
   private readonly timers: Array<ReturnType<typeof setInterval>> = []
   private readonly scheduler = new Scheduler((actorId, now) => this.byId.get(actorId)?.wake(now))
@@ -507,9 +514,33 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
     setImmediate(this.flush)
   }
 
-  /** End of turn: commit, publish events, answer new watches, send every connection's frame. */
+  /**
+   * End of turn: commit, publish events, answer new watches, send every connection's frame.
+   * A turn whose only writes are completions and that answers nobody (no reply, no event: only
+   * deliveries of jobs committed earlier) sends without committing; its commit rides with the
+   * next turn that must commit, at most DEFER_COMMIT_MS later. Nobody can observe the difference
+   * but a crash in between, which redelivers those jobs: what at-least-once allows anyway.
+   */
   readonly flush = (): void => {
     this.flushScheduled = false
+    const dirty = this.dirty
+    if (this.store.deferrable && !this.hub.pending && !this.stopping && !answers(dirty)) {
+      this.deferTimer ??= setTimeout(this.commit, this.opts.deferCommitMs ?? DEFER_COMMIT_MS)
+    } else this.commit()
+    if (this.hub.pending) this.hub.flush(this.answerWatch)
+    // Deliveries leave first: each send is a syscall that wakes its reader (tens of µs here), and
+    // a delivery starts the work that a waiting client's answer depends on.
+    for (let i = 0; i < dirty.length; i++) if (dirty[i].delivering) dirty[i].flush()
+    for (let i = 0; i < dirty.length; i++) dirty[i].flush()
+    dirty.length = 0
+  }
+
+  /** Commits the open transaction (the turn's, and any deferred one). */
+  private readonly commit = (): void => {
+    if (this.deferTimer !== null) {
+      clearTimeout(this.deferTimer)
+      this.deferTimer = null
+    }
     try {
       this.store.commit()
     } catch (err) {
@@ -517,10 +548,6 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
       this.log.fatal({ err }, 'commit failed; exiting so that a restart recovers from the store')
       process.exit(70)
     }
-    if (this.hub.pending) this.hub.flush(this.answerWatch)
-    const dirty = this.dirty
-    for (let i = 0; i < dirty.length; i++) dirty[i].flush()
-    dirty.length = 0
   }
 
   private readonly answerWatch = (watcher: S, rid: number, jobId: number): boolean => {
@@ -558,6 +585,14 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
     this.timers.length = 0
     this.scheduler.stop()
   }
+}
+
+/** The longest a completion's commit waits for a turn that must commit anyway. */
+export const DEFER_COMMIT_MS = 2
+
+function answers(sessions: readonly FlushTarget[]): boolean {
+  for (let i = 0; i < sessions.length; i++) if (sessions[i].answering) return true
+  return false
 }
 
 function notFound(jobId: number): BrokerError {

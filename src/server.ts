@@ -50,6 +50,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       leaseMs: config.leaseMs,
       retentionMs: config.retentionMs,
       payloadCacheBytes: config.payloadCacheBytes,
+      // Tests only: widens the window of a deferred completion commit so a kill -9 can land in it.
+      deferCommitMs: process.env.BROKERD_TEST_DEFER_COMMIT_MS ? Number(process.env.BROKERD_TEST_DEFER_COMMIT_MS) : undefined,
     },
     log,
   )

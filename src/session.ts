@@ -63,6 +63,8 @@ export class Session implements DeliveryTarget {
   private readonly replies = new FrameWriter(512)
   private readonly pushes = new FrameWriter(512)
   private dirty = false
+  delivering = false
+  answering = false
   private authed = false
   private client = 0
   private readonly consumers = new Map<number, Consumer>()
@@ -404,7 +406,10 @@ export class Session implements DeliveryTarget {
       .uint(job.attempts + 1)
       .uint(job.leaseDeadline)
       .uint(leaseMs)
-    this.markDirty()
+    this.delivering = true
+    if (this.dirty) return
+    this.dirty = true
+    this.broker.markDirty(this)
   }
 
   forget(job: JobRef): void {
@@ -424,7 +429,9 @@ export class Session implements DeliveryTarget {
 
   // ---- output ----------------------------------------------------------------------------------
 
+  /** Something other than a delivery was written for this turn. */
   private markDirty(): void {
+    this.answering = true
     if (this.dirty) return
     this.dirty = true
     this.broker.markDirty(this)
@@ -486,6 +493,8 @@ export class Session implements DeliveryTarget {
   /** Called by the broker at the end of the turn, after the commit. */
   flush(): void {
     this.dirty = false
+    this.delivering = false
+    this.answering = false
     if (this.closed) return
     let w = this.replies
     if (this.pushes.length !== 0) {

@@ -131,6 +131,8 @@ const INSERT_BATCH = 16
 export class Store {
   private readonly db: Database.Database
   private inTx = false
+  /** The open transaction holds a write that someone waits on (not only completions). */
+  private urgent = false
   private readonly begin: Database.Statement
   private readonly commitStmt: Database.Statement
   private readonly plainRows: InsertBuffer
@@ -251,13 +253,26 @@ export class Store {
     if (this.fullRows.rows !== 0) this.fullRows.flush()
   }
 
-  /** Opens the turn's transaction on the first write of the turn. */
-  private write(): void {
+  /**
+   * Opens the transaction on the first write. `deferrable`: a write nobody waits on (a job's
+   * completion), whose commit may ride with a later turn's (see Broker.flush); any other write
+   * makes the transaction urgent and schedules a flush even if a deferred one is open.
+   */
+  private write(deferrable = false): void {
     if (!this.inTx) {
       this.begin.run()
       this.inTx = true
+      this.urgent = !deferrable
+      this.onWrite()
+    } else if (!deferrable && !this.urgent) {
+      this.urgent = true
       this.onWrite()
     }
+  }
+
+  /** An open transaction holds only deferrable writes. */
+  get deferrable(): boolean {
+    return this.inTx && !this.urgent
   }
 
   /** Commits the turn's writes. A failure here is fatal to the process (see Broker.flush). */
@@ -265,6 +280,7 @@ export class Store {
     this.flushInserts()
     if (this.inTx) {
       this.inTx = false
+      this.urgent = false
       this.commitStmt.run()
     }
   }
@@ -380,7 +396,7 @@ export class Store {
     now: number,
     expiresAt: number,
   ): void {
-    this.write()
+    this.write(state === State.completed)
     this.finishJob.run(id, state, attempts, result, error, now, expiresAt)
   }
 
