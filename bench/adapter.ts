@@ -60,7 +60,7 @@ export interface ProducerClient {
   result(id: string, timeoutMs: number): Promise<unknown>
   /**
    * Submit and wait for the result, when the system has one call for it (brokerd's run(): one
-   * round trip). Otherwise the workloads call submit, then result.
+   * round trip). Used by W1r and W2r only; W1, W2 and systems without it call submit, then result.
    */
   submitAndWait?(queue: string, payload: BenchPayload, timeoutMs: number): Promise<unknown>
   close(): Promise<void>

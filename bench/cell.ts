@@ -10,7 +10,8 @@ import { kill9, removeDir, startBeanstalkd, startBrokerd, startRedis, stopProces
 export interface Sizes {
   w1: { n: number; warmup: number }
   w2: { clients: number; jobs: number }
-  w3: { n: number; chunk: number; window: number; connections: number; concurrency: number }
+  /** W3b/W3s: n jobs; W3a: serialN jobs, one awaited submit at a time. */
+  w3: { n: number; serialN: number; chunk: number; window: number; connections: number; concurrency: number }
   w4: { watchers: number; procs: number }
   w5: { n: number; chunk: number; connections: number; concurrency: number }
   /** W6: n jobs delayed to T = first submit + marginMs (the fill must end before T). */
@@ -29,7 +30,7 @@ export interface Sizes {
 export const FULL: Sizes = {
   w1: { n: 100, warmup: 10 },
   w2: { clients: 20, jobs: 100 },
-  w3: { n: 50_000, chunk: 1_000, window: 1_000, connections: 4, concurrency: 16 },
+  w3: { n: 50_000, serialN: 10_000, chunk: 1_000, window: 1_000, connections: 4, concurrency: 16 },
   w4: { watchers: 1_000, procs: 2 },
   w5: { n: 1_000_000, chunk: 5_000, connections: 4, concurrency: 16 },
   w6: { n: 100_000, chunk: 5_000, marginMs: 15_000, connections: 4, concurrency: 16 },
@@ -43,7 +44,7 @@ export const FULL: Sizes = {
 export const QUICK: Sizes = {
   w1: { n: 20, warmup: 5 },
   w2: { clients: 20, jobs: 40 },
-  w3: { n: 2_000, chunk: 1_000, window: 1_000, connections: 4, concurrency: 16 },
+  w3: { n: 2_000, serialN: 300, chunk: 1_000, window: 1_000, connections: 4, concurrency: 16 },
   w4: { watchers: 50, procs: 1 },
   w5: { n: 10_000, chunk: 5_000, connections: 4, concurrency: 16 },
   w6: { n: 2_000, chunk: 1_000, marginMs: 1_000, connections: 4, concurrency: 16 },

@@ -15,6 +15,7 @@ const methods: Record<string, Fn> = {
   'producer.sequential': producer.sequential,
   'producer.clients': producer.clients,
   'producer.bulk': producer.bulk,
+  'producer.serial': producer.serial,
   'producer.submitOne': producer.submitOne,
   'producer.queued': producer.queued,
   'producer.delayed': producer.delayed,

@@ -23,7 +23,9 @@ const QUICK_BUDGET_MS = 40_000
 const USAGE = `usage: node dist/bench/run.js [--quick] [--runs N] [--only W1,W3,...] [--systems ${ALL_SYSTEMS.join(',')}]
   --quick    tiny brokerd-only run for CI (< 60 s); exits non-zero if any workload fails
   --runs N   runs per cell (default 3; 1 with --quick); the table shows the median and min–max
-  --only     workloads to run (W1 … W8; W3 = W3b batched and W3s single submits, W8 = W8t and W8o)
+  --only     workloads to run (W1 … W8, or one variant: W1r, W3a, ...); a group selects its variants:
+             W1 = W1 and W1r (one-call run()), W2 = W2 and W2r, W3 = W3b batched, W3s single and
+             W3a one awaited submits, W8 = W8t and W8o
   --systems  systems to run (default: all; with --quick: brokerd-normal,brokerd-strict)`
 
 function parseCli() {

@@ -1,18 +1,29 @@
 // Producer role: submits jobs the way each workload prescribes and times it on the producer side.
-// Sequential submit → result (W1), many concurrent clients (W2), bulk throughput (W3), backlog fill (W5).
+// Sequential submit → result (W1), many concurrent clients (W2), bulk throughput (W3b, W3s), one
+// awaited submit at a time (W3a), backlog fill (W5).
 
 import { makePayload, type BenchPayload, type ProducerClient, type SubmitHints } from '../adapter.js'
 import { now } from '../clock.js'
+import { summarize, type LatencySummary } from '../stats.js'
 import { adapterFor, type Target } from './common.js'
 
-/** Submit → result the way the system's users write it (one call where the system has one). */
-async function submitAndWait(c: ProducerClient, queue: string, payload: BenchPayload, timeoutMs: number): Promise<unknown> {
-  if (c.submitAndWait !== undefined) return c.submitAndWait(queue, payload, timeoutMs)
-  return c.result(await c.submit(queue, payload, { wantResult: true }), timeoutMs)
+/** How W1 / W2 wait for a job's result. */
+export interface WaitArgs {
+  timeoutMs: number
+  /**
+   * true (W1r, W2r): the system's one-call submit-and-wait where it has one (brokerd's run()).
+   * false (W1, W2), and always for systems without one: submit(), then result(id).
+   */
+  oneCall: boolean
+}
+
+async function submitAndWait(c: ProducerClient, queue: string, payload: BenchPayload, w: WaitArgs): Promise<unknown> {
+  if (w.oneCall && c.submitAndWait !== undefined) return c.submitAndWait(queue, payload, w.timeoutMs)
+  return c.result(await c.submit(queue, payload, { wantResult: true }), w.timeoutMs)
 }
 
 /** W1: one client, one job at a time; returns submit → result latencies (ms) of measured jobs. */
-export async function sequential(a: Target & { n: number; warmup: number; timeoutMs: number }): Promise<number[]> {
+export async function sequential(a: Target & WaitArgs & { n: number; warmup: number }): Promise<number[]> {
   const adapter = await adapterFor(a.system)
   const c = await adapter.connectProducer(a.endpoint)
   try {
@@ -20,7 +31,7 @@ export async function sequential(a: Target & { n: number; warmup: number; timeou
     const lat: number[] = []
     for (let i = 0; i < a.warmup + a.n; i++) {
       const t0 = now()
-      await submitAndWait(c, a.queue, makePayload(i, t0), a.timeoutMs)
+      await submitAndWait(c, a.queue, makePayload(i, t0), a)
       if (i >= a.warmup) lat.push(now() - t0)
     }
     return lat
@@ -34,9 +45,7 @@ export async function sequential(a: Target & { n: number; warmup: number; timeou
  * a time and waits for each result; all clients run at once. Payload indexes: 0..clients-1 are
  * the warm-up jobs, then the measured ones.
  */
-export async function clients(
-  a: Target & { clients: number; jobs: number; timeoutMs: number },
-): Promise<{ totalMs: number; latencies: number[] }> {
+export async function clients(a: Target & WaitArgs & { clients: number; jobs: number }): Promise<{ totalMs: number; latencies: number[] }> {
   const adapter = await adapterFor(a.system)
   const cs = await Promise.all(Array.from({ length: a.clients }, () => adapter.connectProducer(a.endpoint)))
   try {
@@ -45,14 +54,14 @@ export async function clients(
     let next = 0
     // One untimed warm-up job per client: lazy setup (BullMQ's QueueEvents, reply loops) is not
     // what this workload measures.
-    await Promise.all(cs.map((c) => submitAndWait(c, a.queue, makePayload(next++, now()), a.timeoutMs)))
+    await Promise.all(cs.map((c) => submitAndWait(c, a.queue, makePayload(next++, now()), a)))
     const t0 = now()
     await Promise.all(
       cs.map(async (c, k) => {
         // Client k takes jobs k, k+clients, ...: shares differ by at most one job.
         for (let i = k; i < a.jobs; i += a.clients) {
           const t = now()
-          await submitAndWait(c, a.queue, makePayload(next++, t), a.timeoutMs)
+          await submitAndWait(c, a.queue, makePayload(next++, t), a)
           latencies.push(now() - t)
         }
       }),
@@ -123,6 +132,33 @@ async function submitWindowed(c: ProducerClient, a: Target & { n: number; window
     }
   }
   await Promise.all(Array.from({ length: Math.min(a.window, a.n) }, lane))
+}
+
+export interface SerialTiming extends SubmitTiming {
+  /** Round trip of each submit() call as the producer awaits it, ms. */
+  submit: LatencySummary
+}
+
+/**
+ * W3a: submits payloads 0..n-1 with `await submit()` in a plain loop, one in flight: the code an
+ * API handler that enqueues one job per request writes.
+ */
+export async function serial(a: Target & { n: number }): Promise<SerialTiming> {
+  const adapter = await adapterFor(a.system)
+  const c = await adapter.connectProducer(a.endpoint)
+  try {
+    const roundTrips: number[] = []
+    const firstSubmitAt = now()
+    for (let i = 0; i < a.n; i++) {
+      const t = now()
+      await c.submit(a.queue, makePayload(i, t))
+      roundTrips.push(now() - t)
+    }
+    const lastAckAt = now()
+    return { firstSubmitAt, lastAckAt, submit: summarize(roundTrips) }
+  } finally {
+    await c.close()
+  }
 }
 
 /** W4: one job that watchers will follow; returns its id. */

@@ -12,9 +12,9 @@ export interface MetricDef {
 }
 
 export interface WorkloadDef {
-  /** Unique id in the table (W3 has two variants: W3b batched, W3s single submits). */
+  /** Unique id in the table (a group can have variants: W1 and W1r; W3b, W3s and W3a). */
   id: string
-  /** What --only matches (W3 selects both variants). */
+  /** What --only matches besides the id (W3 selects all its variants). */
   group: string
   title: string
   describe(s: Sizes): string

@@ -2,9 +2,38 @@
 // 4 connections × 16 concurrency. End-to-end rate is first submit → last job handled, across processes.
 
 import type { SystemName } from '../adapter.js'
+import type { Cell } from '../cell.js'
 import type { WorkerStats } from '../roles/worker.js'
-import type { SubmitTiming } from '../roles/producer.js'
+import type { SerialTiming, SubmitTiming } from '../roles/producer.js'
 import type { WorkloadDef } from './types.js'
+
+/**
+ * Starts the worker process, runs the producer's part (`method`), then waits until the worker has
+ * handled all `n` jobs. The worker is up before the first submit, so e2e includes no start-up.
+ */
+async function drain<T extends SubmitTiming>(
+  cell: Cell,
+  queue: string,
+  n: number,
+  method: string,
+  args: object,
+): Promise<{ sub: T; ws: WorkerStats; e2eJobsPerSec: number; submitJobsPerSec: number }> {
+  const svc = await cell.start()
+  const t = cell.target(svc, queue)
+  const worker = cell.role('worker')
+  const producer = cell.role('producer')
+  const { connections, concurrency } = cell.sizes.w3
+  await worker.call('worker.start', { ...t, connections, concurrency, expected: n })
+  const sub = await producer.call<T>(method, { ...t, n, ...args })
+  const ws = await worker.call<WorkerStats>('worker.waitDone', { timeoutMs: cell.sizes.timeoutMs })
+  await worker.call('worker.stop')
+  return {
+    sub,
+    ws,
+    e2eJobsPerSec: (n / (ws.lastReturnAt - sub.firstSubmitAt)) * 1000,
+    submitJobsPerSec: (n / (sub.lastAckAt - sub.firstSubmitAt)) * 1000,
+  }
+}
 
 function w3(batched: boolean): WorkloadDef {
   return {
@@ -26,22 +55,15 @@ function w3(batched: boolean): WorkloadDef {
     notApplicable: (system: SystemName) => (batched && system === 'beanstalkd' ? 'no batch put in beanstalkd' : undefined),
     timeoutMs: (s) => s.timeoutMs,
     async run(cell) {
-      const svc = await cell.start()
-      const t = cell.target(svc, batched ? 'w3b' : 'w3s')
-      const worker = cell.role('worker')
-      const producer = cell.role('producer')
-      const { n, chunk, window, connections, concurrency } = cell.sizes.w3
-      await worker.call('worker.start', { ...t, connections, concurrency, expected: n })
-      const sub = await producer.call<SubmitTiming>('producer.bulk', { ...t, n, batched, chunk, window })
-      const ws = await worker.call<WorkerStats>('worker.waitDone', { timeoutMs: cell.sizes.timeoutMs })
-      await worker.call('worker.stop')
+      const { n, chunk, window } = cell.sizes.w3
+      const r = await drain(cell, batched ? 'w3b' : 'w3s', n, 'producer.bulk', { batched, chunk, window })
       return {
-        e2eJobsPerSec: (n / (ws.lastReturnAt - sub.firstSubmitAt)) * 1000,
-        submitJobsPerSec: (n / (sub.lastAckAt - sub.firstSubmitAt)) * 1000,
-        p50: ws.startLatency.p50,
-        p99: ws.startLatency.p99,
-        duplicates: ws.duplicates,
-        jobs: ws.distinct,
+        e2eJobsPerSec: r.e2eJobsPerSec,
+        submitJobsPerSec: r.submitJobsPerSec,
+        p50: r.ws.startLatency.p50,
+        p99: r.ws.startLatency.p99,
+        duplicates: r.ws.duplicates,
+        jobs: r.ws.distinct,
       }
     },
   }
@@ -49,3 +71,36 @@ function w3(batched: boolean): WorkloadDef {
 
 export const W3b = w3(true)
 export const W3s = w3(false)
+
+/** The naive loop: `await submit()` per job, one in flight, while the worker drains as in W3b/W3s. */
+export const W3a: WorkloadDef = {
+  id: 'W3a',
+  group: 'W3',
+  title: 'throughput, one awaited submit at a time',
+  describe: (s) =>
+    `${s.w3.serialN} jobs of ~100 B, 1 producer process awaiting each submit() before the next (one in flight: the loop an API handler writes), ` +
+    `worker process ${s.w3.connections} connections × concurrency ${s.w3.concurrency}, no-op handler; e2e = first submit → last handled; ` +
+    `submit ms = one submit() round trip at the producer`,
+  metrics: [
+    { key: 'e2eJobsPerSec', label: 'e2e jobs/s', better: 'higher', digits: 0 },
+    { key: 'submitJobsPerSec', label: 'submit jobs/s', better: 'higher', digits: 0 },
+    { key: 'submitP50', label: 'p50 submit ms', better: 'lower', digits: 3 },
+    { key: 'submitP99', label: 'p99 submit ms', better: 'lower', digits: 3 },
+    { key: 'p50', label: 'p50 submit→start ms', better: 'lower', digits: 2 },
+    { key: 'duplicates', label: 'dup', better: 'lower', digits: 0 },
+  ],
+  headline: ['e2eJobsPerSec'],
+  timeoutMs: (s) => s.timeoutMs,
+  async run(cell) {
+    const r = await drain<SerialTiming>(cell, 'w3a', cell.sizes.w3.serialN, 'producer.serial', {})
+    return {
+      e2eJobsPerSec: r.e2eJobsPerSec,
+      submitJobsPerSec: r.submitJobsPerSec,
+      submitP50: r.sub.submit.p50,
+      submitP99: r.sub.submit.p99,
+      p50: r.ws.startLatency.p50,
+      duplicates: r.ws.duplicates,
+      jobs: r.ws.distinct,
+    }
+  },
+}
