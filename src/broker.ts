@@ -451,8 +451,17 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
     return this.hub.isWatched(jobId)
   }
 
-  emit(jobId: number, type: EventType, state: number, attempt: number, data: Uint8Array | null, runAt: number, endsWatch: boolean): void {
-    this.hub.emit(jobId, type, STATE_NAMES[state], attempt, data, endsWatch, runAt)
+  emit(
+    jobId: number,
+    type: EventType,
+    state: number,
+    attempt: number,
+    data: Uint8Array | null,
+    runAt: number,
+    endsWatch: boolean,
+    at?: number,
+  ): void {
+    this.hub.emit(jobId, type, STATE_NAMES[state], attempt, data, endsWatch, runAt, at)
     this.scheduleFlush()
   }
 

@@ -58,7 +58,16 @@ export interface ActorContext {
   /** Someone watches the job (checked before anything is looked up for an event). */
   isWatched(jobId: number): boolean
   /** Publishes a job event to its watchers after the turn's commit. */
-  emit(jobId: number, type: EventType, state: number, attempt: number, data: Uint8Array | null, runAt: number, endsWatch: boolean): void
+  emit(
+    jobId: number,
+    type: EventType,
+    state: number,
+    attempt: number,
+    data: Uint8Array | null,
+    runAt: number,
+    endsWatch: boolean,
+    at?: number,
+  ): void
   /** A consumer got credit back: feed it from its queues in priority order, or park it. */
   serve(consumer: Consumer): void
   /** Payload cache budget shared by all queues. */
@@ -370,9 +379,10 @@ export class QueueActor {
     data: Uint8Array | null,
     runAt: number,
     attempt = job.state === State.active ? job.attempts + 1 : job.attempts,
+    at?: number,
   ): void {
     if (tr.event === null || !this.ctx.isWatched(job.id)) return
-    this.ctx.emit(job.id, tr.event, job.state, attempt, data, runAt, tr.endsWatch)
+    this.ctx.emit(job.id, tr.event, job.state, attempt, data, runAt, tr.endsWatch, at)
   }
 
   /** Publishes a transition of a job known by id only; its attempts are read only when watched. */
@@ -428,7 +438,8 @@ export class QueueActor {
     } else if (tr.next === State.delayed) {
       const runAt = now + wait
       this.ctx.store.retry(job.id, job.attempts, error, runAt)
-      this.emit(job, tr, error, runAt)
+      // Stamped with the same `now`: the event's runAt − at is exactly the wait.
+      this.emit(job, tr, error, runAt, job.attempts, now)
       // Known by id from here on: the JobRef goes, the store has the rest.
       if (this.inHeap(runAt, job.id)) this.addDelayed(job.id, runAt, job.priority)
       else this.enqueueId(job.id, job.priority)

@@ -75,7 +75,16 @@ export class WatchHub<W extends Watcher = Watcher> {
    * Queues an event for publication after the commit. `data` is copied now; `runAt` > 0 is
    * sent as the event's last field; `terminal` ends the job's watches.
    */
-  emit(jobId: number, type: EventType, state: string, attempt: number, data: Uint8Array | null, terminal: boolean, runAt = 0): void {
+  emit(
+    jobId: number,
+    type: EventType,
+    state: string,
+    attempt: number,
+    data: Uint8Array | null,
+    terminal: boolean,
+    runAt = 0,
+    at = Date.now(),
+  ): void {
     if (!this.isWatched(jobId)) return
     const w = this.writer
     w.array(runAt > 0 ? 8 : 7)
@@ -85,7 +94,7 @@ export class WatchHub<W extends Watcher = Watcher> {
       .str(state)
       .uint(attempt)
       .binOrNil(data)
-      .uint(Date.now())
+      .uint(at)
     if (runAt > 0) w.uint(runAt)
     this.events.push({ topic: jobTopic(jobId), frame: w.copy(), jobId, terminal })
   }
