@@ -66,7 +66,7 @@ export interface ActorContext {
     data: Uint8Array | null,
     runAt: number,
     endsWatch: boolean,
-    at?: number,
+    at: number,
   ): void
   /** A consumer got credit back: feed it from its queues in priority order, or park it. */
   serve(consumer: Consumer): void
@@ -364,32 +364,36 @@ export class QueueActor {
       job.payload = null // a retry reads it back from the store: memory goes to queued jobs
     } else if (bytes === null) bytes = this.ctx.store.payload(job.id)
     const leaseMs = job.leaseMs || consumer.leaseMs
+    const now = Date.now()
     job.consumer = consumer
-    job.leaseDeadline = Date.now() + leaseMs
+    job.leaseDeadline = now + leaseMs
     consumer.inflight++
     this.leased.set(job.id, job)
     consumer.target.deliver(consumer, job, bytes, leaseMs)
-    this.emit(job, tr, null, 0)
+    this.emit(job, tr, now, null, 0)
   }
 
-  /** Publishes a transition of a job this actor holds (no-op when nobody watches it). */
+  /**
+   * Publishes a transition of a job this actor holds (no-op when nobody watches it). `at` is the
+   * transition's time, the one its stored times (finish, due, lease) were computed from.
+   */
   private emit(
     job: JobRef,
     tr: Transition,
+    at: number,
     data: Uint8Array | null,
     runAt: number,
     attempt = job.state === State.active ? job.attempts + 1 : job.attempts,
-    at?: number,
   ): void {
     if (tr.event === null || !this.ctx.isWatched(job.id)) return
     this.ctx.emit(job.id, tr.event, job.state, attempt, data, runAt, tr.endsWatch, at)
   }
 
   /** Publishes a transition of a job known by id only; its attempts are read only when watched. */
-  private emitId(jobId: number, tr: Transition, state: number, runAt = 0, attempts?: number): void {
+  private emitId(jobId: number, tr: Transition, state: number, at: number, attempts?: number): void {
     if (tr.event === null || !this.ctx.isWatched(jobId)) return
     const attempt = attempts ?? this.ctx.store.row(jobId)?.attempts ?? 0
-    this.ctx.emit(jobId, tr.event, state, attempt, null, runAt, tr.endsWatch)
+    this.ctx.emit(jobId, tr.event, state, attempt, null, 0, tr.endsWatch, at)
   }
 
   /** Ends the current delivery's lease bookkeeping; returns the consumer that got credit back. */
@@ -416,7 +420,7 @@ export class QueueActor {
     this.ctx.store.finish(job.id, State.completed, job.attempts, result, null, now, this.expiresAt(job.retentionMs, now))
     const consumer = this.endDelivery(job)
     this.completed++
-    this.emit(job, tr, result, 0)
+    this.emit(job, tr, now, result, 0)
     this.ctx.serve(consumer)
   }
 
@@ -434,18 +438,17 @@ export class QueueActor {
     if (tr.next === State.failed) {
       this.ctx.store.finish(job.id, State.failed, job.attempts, null, error, now, this.expiresAt(job.retentionMs, now))
       this.failed++
-      this.emit(job, tr, error, 0)
+      this.emit(job, tr, now, error, 0)
     } else if (tr.next === State.delayed) {
       const runAt = now + wait
       this.ctx.store.retry(job.id, job.attempts, error, runAt)
-      // Stamped with the same `now`: the event's runAt − at is exactly the wait.
-      this.emit(job, tr, error, runAt, job.attempts, now)
+      this.emit(job, tr, now, error, runAt)
       // Known by id from here on: the JobRef goes, the store has the rest.
       if (this.inHeap(runAt, job.id)) this.addDelayed(job.id, runAt, job.priority)
       else this.enqueueId(job.id, job.priority)
     } else {
       this.ctx.store.retry(job.id, job.attempts, error, 0)
-      this.emit(job, tr, error, now)
+      this.emit(job, tr, now, error, now)
       this.requeue(job)
     }
     this.ctx.serve(consumer)
@@ -460,7 +463,7 @@ export class QueueActor {
   progress(job: JobRef, value: Uint8Array): void {
     const tr = this.step(job, 'progress')
     job.progress = copyOf(value)
-    this.emit(job, tr, job.progress, 0)
+    this.emit(job, tr, Date.now(), job.progress, 0)
   }
 
   /** Fails every delivery whose lease ended before `now` (called by the broker's lease timer). */
@@ -510,7 +513,7 @@ export class QueueActor {
       this.promotedId = jobId
       if (this.staleDelayed.take(jobId)) continue
       moved++
-      this.emitId(jobId, step(undefined, 'due', State.delayed), State.queued)
+      this.emitId(jobId, step(undefined, 'due', State.delayed), State.queued, now)
       this.enqueueId(jobId, priority)
     }
     if (heap.topDue > now && now >= this.promotedThrough) {
@@ -584,7 +587,7 @@ export class QueueActor {
     const now = Date.now()
     this.ctx.store.finish(row.id, State.cancelled, row.attempts, null, null, now, this.expiresAt(row.retentionMs, now))
     this.cancelled++
-    this.emitId(row.id, tr, State.cancelled, 0, row.attempts)
+    this.emitId(row.id, tr, State.cancelled, now, row.attempts)
     this.leaveLine(row.id, from)
     return { state: 'cancelled', cancelled: true }
   }
@@ -602,7 +605,7 @@ export class QueueActor {
     this.revoked.set(job.id, job)
     job.progress = null
     this.cancelled++
-    this.emit(job, tr, null, 0, attempt)
+    this.emit(job, tr, now, null, 0, attempt)
     const consumer = job.consumer as Consumer
     consumer.target.revoke(consumer, job)
   }
@@ -634,7 +637,7 @@ export class QueueActor {
     }
     this.ctx.store.requeue(row.id)
     this.countFinished(from, -1)
-    this.emitId(row.id, tr, State.queued, 0, 0)
+    this.emitId(row.id, tr, State.queued, Date.now(), 0)
     this.enqueueId(row.id, row.priority)
   }
 
@@ -645,7 +648,7 @@ export class QueueActor {
     if (tr === undefined)
       throw new BrokerError('conflict', `job ${row.id} is ${STATE_NAMES[from]}: cancel it first, then remove it`, row.id)
     this.ctx.store.remove(row.id, this.ctx.lastJobId)
-    this.emitId(row.id, tr, from, 0, row.attempts)
+    this.emitId(row.id, tr, from, Date.now(), row.attempts)
     if (isTerminal(from)) this.countFinished(from, -1)
     else this.leaveLine(row.id, from)
     return STATE_NAMES[from]

@@ -73,7 +73,8 @@ export class WatchHub<W extends Watcher = Watcher> {
 
   /**
    * Queues an event for publication after the commit. `data` is copied now; `runAt` > 0 is
-   * sent as the event's last field; `terminal` ends the job's watches.
+   * sent as the event's last field; `at` is the time of the transition; `terminal` ends the
+   * job's watches.
    */
   emit(
     jobId: number,
@@ -82,8 +83,8 @@ export class WatchHub<W extends Watcher = Watcher> {
     attempt: number,
     data: Uint8Array | null,
     terminal: boolean,
-    runAt = 0,
-    at = Date.now(),
+    runAt: number,
+    at: number,
   ): void {
     if (!this.isWatched(jobId)) return
     const w = this.writer
