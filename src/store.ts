@@ -418,6 +418,11 @@ export class Store {
   remove(id: number, lastJobId: number): void {
     this.flushInserts()
     this.saveLastJobId(lastJobId)
+    this.erase(id)
+  }
+
+  /** Deletes a job's rows (callers save the id high-water mark first). */
+  private erase(id: number): void {
     this.deleteFinished.run(id)
     this.deleteJob.run(id)
   }
@@ -449,10 +454,7 @@ export class Store {
     this.flushInserts()
     this.saveLastJobId(lastJobId)
     const ids = this.finishedOfQueue.all(state, queueId) as number[]
-    for (const id of ids) {
-      this.deleteFinished.run(id)
-      this.deleteJob.run(id)
-    }
+    for (const id of ids) this.erase(id)
     return ids.length
   }
 
@@ -473,10 +475,7 @@ export class Store {
     if (this.anyExpired.get(now) === undefined) return []
     this.saveLastJobId(lastJobId)
     const expired = this.expiredStmt.all(now, limit) as Array<[number, number, number]>
-    for (const [id] of expired) {
-      this.deleteFinished.run(id)
-      this.deleteJob.run(id)
-    }
+    for (const [id] of expired) this.erase(id)
     return expired
   }
 
