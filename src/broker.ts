@@ -65,8 +65,6 @@ export const DEFAULT_SUBMIT: Readonly<SubmitOptions> = Object.freeze({
 /** A connection as the broker sees it at the end of a turn. */
 export interface FlushTarget extends Watcher {
   flush(): void
-  /** Its frame of this turn holds a delivery: it is sent first (it starts work). */
-  readonly delivering: boolean
   /** Its frame of this turn holds more than deliveries (a reply, a snapshot, an error, ...). */
   readonly answering: boolean
   /** Answers a watch (after the turn's commit). */
@@ -459,7 +457,7 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
     data: Uint8Array | null,
     runAt: number,
     endsWatch: boolean,
-    at?: number,
+    at: number,
   ): void {
     this.hub.emit(jobId, type, STATE_NAMES[state], attempt, data, endsWatch, runAt, at)
     this.scheduleFlush()
@@ -477,6 +475,13 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
 
   cacheRelease(bytes: number): void {
     this.cacheUsed -= bytes
+  }
+
+  /** The job as `get` sees it, or not_found. */
+  snapshotOf(jobId: number): Record<string, unknown> {
+    const snap = this.snapshot(jobId)
+    if (snap === undefined) throw notFound(jobId)
+    return snap
   }
 
   /** The job as watchers and `get` see it, or undefined if it does not exist (any more). */
@@ -537,9 +542,6 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
       this.deferTimer ??= setTimeout(this.commit, this.opts.deferCommitMs ?? DEFER_COMMIT_MS)
     } else this.commit()
     if (this.hub.pending) this.hub.flush(this.answerWatch)
-    // Deliveries leave first: each send is a syscall that wakes its reader (tens of µs here), and
-    // a delivery starts the work that a waiting client's answer depends on.
-    for (let i = 0; i < dirty.length; i++) if (dirty[i].delivering) dirty[i].flush()
     for (let i = 0; i < dirty.length; i++) dirty[i].flush()
     dirty.length = 0
   }

@@ -15,7 +15,6 @@ import { State, type StateCode } from './lifecycle.js'
 import {
   badRequest,
   binAt,
-  limitOpt,
   nackOptsAt,
   optLease,
   optsAt,
@@ -25,7 +24,7 @@ import {
   stateAt,
   submitOptsAt,
   uintAt,
-  uintOpt,
+  optInt,
 } from './validate.js'
 
 /** The transport under a session (uWS in production; see uws.ts). */
@@ -63,7 +62,7 @@ export class Session implements DeliveryTarget {
   private readonly replies = new FrameWriter(512)
   private readonly pushes = new FrameWriter(512)
   private dirty = false
-  delivering = false
+  /** This turn's frame holds more than deliveries (see Broker.flush: such a turn commits first). */
   answering = false
   private authed = false
   private client = 0
@@ -219,9 +218,7 @@ export class Session implements DeliveryTarget {
         return this.ok(rid, null)
       }
       case Op.get: {
-        const jobId = uintAt(m, 2, 'job')
-        const snap = b.snapshot(jobId)
-        if (snap === undefined) throw new BrokerError('not_found', `job ${jobId} does not exist (or its retention ended)`, jobId)
+        const snap = b.snapshotOf(uintAt(m, 2, 'job')) // before writing: a throw must leave no half message
         this.replies.array(3).uint(Op.snapshot).uint(rid).value(snap)
         return this.markDirty()
       }
@@ -241,12 +238,15 @@ export class Session implements DeliveryTarget {
         const queue = queueAt(m, 2)
         const state = stateAt(m, 3, LISTABLE_STATES)
         const o = optsAt(m, 4, ['limit', 'cursor'])
-        const limit = limitOpt(o, 'limit', Limits.maxListLimit, Limits.defaultListLimit)
-        return this.ok(rid, b.listJobs(queue, state as StateCode, uintOpt(o, 'cursor', Number.MAX_SAFE_INTEGER), limit))
+        const limit = optInt(o, 'limit', 1, Limits.maxListLimit, Limits.defaultListLimit)
+        return this.ok(
+          rid,
+          b.listJobs(queue, state as StateCode, optInt(o, 'cursor', 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), limit),
+        )
       }
       case Op.redrive: {
         const queue = queueAt(m, 2)
-        const limit = limitOpt(optsAt(m, 3, ['limit']), 'limit', Limits.maxRedrive, Limits.maxRedrive)
+        const limit = optInt(optsAt(m, 3, ['limit']), 'limit', 1, Limits.maxRedrive, Limits.maxRedrive)
         return this.ok(rid, b.redrive(queue, limit))
       }
       case Op.purge:
@@ -406,10 +406,7 @@ export class Session implements DeliveryTarget {
       .uint(job.attempts + 1)
       .uint(job.leaseDeadline)
       .uint(leaseMs)
-    this.delivering = true
-    if (this.dirty) return
-    this.dirty = true
-    this.broker.markDirty(this)
+    this.markDirty(false)
   }
 
   forget(job: JobRef): void {
@@ -429,9 +426,9 @@ export class Session implements DeliveryTarget {
 
   // ---- output ----------------------------------------------------------------------------------
 
-  /** Something other than a delivery was written for this turn. */
-  private markDirty(): void {
-    this.answering = true
+  /** Output was written for this turn; anything but a delivery (`answering`) answers someone. */
+  private markDirty(answering = true): void {
+    if (answering) this.answering = true
     if (this.dirty) return
     this.dirty = true
     this.broker.markDirty(this)
@@ -493,7 +490,6 @@ export class Session implements DeliveryTarget {
   /** Called by the broker at the end of the turn, after the commit. */
   flush(): void {
     this.dirty = false
-    this.delivering = false
     this.answering = false
     if (this.closed) return
     let w = this.replies

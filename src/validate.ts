@@ -67,15 +67,22 @@ export function binAt(m: unknown[], i: number, name: string, maxBytes: number, o
 export function optsAt(m: unknown[], i: number, allowed: readonly string[]): Record<string, unknown> | null {
   const v = m[i]
   if (v === null || v === undefined) return null
-  if (typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) badRequest(`options (field ${i}) must be a map`)
+  if (!isMap(v)) badRequest(`options (field ${i}) must be a map`)
   for (const k of Object.keys(v)) if (!allowed.includes(k)) badRequest(`unknown option '${k}'; this broker knows: ${allowed.join(', ')}`)
-  return v as Record<string, unknown>
+  return v
 }
 
-function optUint(o: Record<string, unknown>, key: string, min: number, max: number, fallback: number): number {
-  const v = o[key]
+/** A MessagePack map (not an array, not bin). */
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+}
+
+/** An integer option in min…max; `fallback` when the map or the key is absent (or nil). */
+export function optInt(o: Record<string, unknown> | null, key: string, min: number, max: number, fallback: number): number {
+  const v = o?.[key]
   if (v === undefined || v === null) return fallback
-  if (!isUint(v) || v < min || v > max) badRequest(`option ${key} must be an integer between ${min} and ${max}`)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    badRequest(`option ${key} must be an integer between ${min} and ${max}`)
   return v
 }
 
@@ -87,7 +94,7 @@ export function optBool(o: Record<string, unknown> | null, key: string, fallback
 }
 
 export function optLease(o: Record<string, unknown> | null, fallback: number): number {
-  return o === null ? fallback : optUint(o, 'leaseMs', Limits.minLeaseMs, Limits.maxLeaseMs, fallback)
+  return optInt(o, 'leaseMs', Limits.minLeaseMs, Limits.maxLeaseMs, fallback)
 }
 
 export const SUBMIT_KEYS = [
@@ -116,8 +123,8 @@ export function parseSubmitOpts(o: Record<string, unknown>): SubmitOptions {
     if (typeof key !== 'string' || key.length === 0 || utf8Length(key) > Limits.maxKey)
       badRequest(`option key must be a string of 1-${Limits.maxKey} bytes`)
   }
-  const delayMs = optUint(o, 'delayMs', 0, Limits.maxDelayMs, -1)
-  let runAt = optUint(o, 'runAt', 0, Number.MAX_SAFE_INTEGER, -1)
+  const delayMs = optInt(o, 'delayMs', 0, Limits.maxDelayMs, -1)
+  let runAt = optInt(o, 'runAt', 0, Number.MAX_SAFE_INTEGER, -1)
   const now = Date.now()
   if (delayMs >= 0) {
     if (runAt >= 0) badRequest('options delayMs and runAt exclude each other: give one')
@@ -125,40 +132,31 @@ export function parseSubmitOpts(o: Record<string, unknown>): SubmitOptions {
   } else if (runAt > now + Limits.maxDelayMs) badRequest(`option runAt is more than ${Limits.maxDelayMs} ms (365 days) ahead`)
   else if (runAt <= now) runAt = 0 // in the past: runs now
   return {
-    maxAttempts: optUint(o, 'maxAttempts', 1, Limits.maxAttempts, 0),
-    leaseMs: optUint(o, 'leaseMs', Limits.minLeaseMs, Limits.maxLeaseMs, 0),
-    retentionMs: optUint(o, 'retentionMs', 0, Limits.maxRetentionMs, -1),
+    maxAttempts: optInt(o, 'maxAttempts', 1, Limits.maxAttempts, 0),
+    leaseMs: optInt(o, 'leaseMs', Limits.minLeaseMs, Limits.maxLeaseMs, 0),
+    retentionMs: optInt(o, 'retentionMs', 0, Limits.maxRetentionMs, -1),
     key: typeof key === 'string' ? key : null,
-    resendAfter: optUint(o, 'resendAfter', 0, Number.MAX_SAFE_INTEGER, -1),
+    resendAfter: optInt(o, 'resendAfter', 0, Number.MAX_SAFE_INTEGER, -1),
     watch: optBool(o, 'watch', false),
     runAt: Math.max(0, runAt),
     priority: optInt(o, 'priority', Limits.minPriority, Limits.maxPriority, 0),
     backoff: o.backoff === undefined || o.backoff === null ? null : parseBackoff(o.backoff, 'option backoff'),
-    waitMs: optUint(o, 'waitMs', 0, Limits.maxWaitMs, 0),
+    waitMs: optInt(o, 'waitMs', 0, Limits.maxWaitMs, 0),
   }
-}
-
-function optInt(o: Record<string, unknown>, key: string, min: number, max: number, fallback: number): number {
-  const v = o[key]
-  if (v === undefined || v === null) return fallback
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
-    badRequest(`option ${key} must be an integer between ${min} and ${max}`)
-  return v
 }
 
 const BACKOFF_KEYS = ['type', 'delayMs', 'maxDelayMs', 'jitter']
 
 /** A backoff map: `{ type: 'fixed' | 'exponential', delayMs, maxDelayMs?, jitter? }`. */
 export function parseBackoff(v: unknown, name: string): Backoff {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array)
-    badRequest(`${name} must be a map { type: 'fixed' | 'exponential', delayMs, maxDelayMs?, jitter? }`)
-  const o = v as Record<string, unknown>
+  if (!isMap(v)) badRequest(`${name} must be a map { type: 'fixed' | 'exponential', delayMs, maxDelayMs?, jitter? }`)
+  const o = v
   for (const k of Object.keys(o))
     if (!BACKOFF_KEYS.includes(k)) badRequest(`${name}: unknown key '${k}'; known: ${BACKOFF_KEYS.join(', ')}`)
   if (o.type !== 'fixed' && o.type !== 'exponential') badRequest(`${name}.type must be 'fixed' or 'exponential'`)
   if (o.delayMs === undefined || o.delayMs === null) badRequest(`${name}.delayMs is missing`)
-  const b: Backoff = { type: o.type, delayMs: optUint(o, 'delayMs', 0, Limits.maxDelayMs, 0) }
-  const maxDelayMs = optUint(o, 'maxDelayMs', 0, Limits.maxDelayMs, -1)
+  const b: Backoff = { type: o.type, delayMs: optInt(o, 'delayMs', 0, Limits.maxDelayMs, 0) }
+  const maxDelayMs = optInt(o, 'maxDelayMs', 0, Limits.maxDelayMs, -1)
   if (maxDelayMs >= 0) b.maxDelayMs = maxDelayMs
   const jitter = o.jitter
   if (jitter !== undefined && jitter !== null) {
@@ -172,9 +170,8 @@ export function parseBackoff(v: unknown, name: string): Backoff {
 /** The settings map of `configure`: known keys only; nil resets a key (PROTOCOL.md §6a). */
 export function settingsAt(m: unknown[], i: number): SettingsChange {
   const v = m[i]
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array)
-    badRequest(`settings (field ${i}) must be a map of ${SETTING_KEYS.join(', ')}`)
-  const o = v as Record<string, unknown>
+  if (!isMap(v)) badRequest(`settings (field ${i}) must be a map of ${SETTING_KEYS.join(', ')}`)
+  const o = v
   const change: SettingsChange = {}
   for (const k of Object.keys(o)) {
     if (!(SETTING_KEYS as readonly string[]).includes(k))
@@ -186,16 +183,16 @@ export function settingsAt(m: unknown[], i: number): SettingsChange {
     }
     switch (key) {
       case 'maxLength':
-        change.maxLength = optUint(o, k, 1, Limits.maxLength, 0)
+        change.maxLength = optInt(o, k, 1, Limits.maxLength, 0)
         break
       case 'maxAttempts':
-        change.maxAttempts = optUint(o, k, 1, Limits.maxAttempts, 0)
+        change.maxAttempts = optInt(o, k, 1, Limits.maxAttempts, 0)
         break
       case 'leaseMs':
-        change.leaseMs = optUint(o, k, Limits.minLeaseMs, Limits.maxLeaseMs, 0)
+        change.leaseMs = optInt(o, k, Limits.minLeaseMs, Limits.maxLeaseMs, 0)
         break
       case 'retentionMs':
-        change.retentionMs = optUint(o, k, 0, Limits.maxRetentionMs, 0)
+        change.retentionMs = optInt(o, k, 0, Limits.maxRetentionMs, 0)
         break
       case 'backoff':
         change.backoff = parseBackoff(o[k], 'setting backoff')
@@ -209,7 +206,7 @@ export function settingsAt(m: unknown[], i: number): SettingsChange {
 export function nackOptsAt(m: unknown[], i: number): { retry: boolean; retryAfterMs: number } {
   const o = optsAt(m, i, ['retry', 'retryAfterMs'])
   if (o === null) return { retry: true, retryAfterMs: -1 }
-  return { retry: optBool(o, 'retry', true), retryAfterMs: optUint(o, 'retryAfterMs', 0, Limits.maxDelayMs, -1) }
+  return { retry: optBool(o, 'retry', true), retryAfterMs: optInt(o, 'retryAfterMs', 0, Limits.maxDelayMs, -1) }
 }
 
 /** A job state name (for list_jobs and purge), limited to `allowed`. */
@@ -218,13 +215,4 @@ export function stateAt(m: unknown[], i: number, allowed: readonly string[]): nu
   const code = typeof v === 'string' && allowed.includes(v) ? (STATE_NAMES as readonly string[]).indexOf(v) : -1
   if (code < 0) badRequest(`state (field ${i}) must be one of ${allowed.join(', ')}`)
   return code
-}
-
-/** A limit option: an uint in 1…max, `fallback` when absent. */
-export function limitOpt(o: Record<string, unknown> | null, key: string, max: number, fallback: number): number {
-  return o === null ? fallback : optUint(o, key, 1, max, fallback)
-}
-
-export function uintOpt(o: Record<string, unknown> | null, key: string, fallback: number): number {
-  return o === null ? fallback : optUint(o, key, 0, Number.MAX_SAFE_INTEGER, fallback)
 }

@@ -12,7 +12,6 @@ import type { BrokerError } from '../../protocol/errors.js'
 class Recorder implements DeliveryTarget, SubmitTarget {
   slow = false
   closed = false
-  readonly delivering = false
   readonly answering = false
   readonly watching = new Set<number>()
   readonly got: Array<{ consumer: number; job: JobRef; payload: unknown; attempt: number }> = []
