@@ -28,9 +28,14 @@ function intOrNone(flag: string, v: string | undefined): number | null | undefin
 export function parseBackoffFlag(v: string | undefined): Backoff | null | undefined {
   if (v === undefined) return undefined
   if (v === 'none') return null
-  const [type, delay, max, jitter] = v.split(':')
-  if ((type !== 'fixed' && type !== 'exponential') || delay === undefined || !/^\d+$/.test(delay))
-    throw new Error(`--backoff must be fixed:DELAY_MS, exponential:DELAY_MS[:MAX_MS[:JITTER]] or none, got '${v}'`)
+  const [type, delay, max, jitter, ...rest] = v.split(':')
+  const ok =
+    (type === 'fixed' || type === 'exponential') &&
+    /^\d+$/.test(delay ?? '') &&
+    (max === undefined || /^\d*$/.test(max)) &&
+    (jitter === undefined || /^(0(\.\d+)?|1)$/.test(jitter)) &&
+    rest.length === 0
+  if (!ok) throw new Error(`--backoff must be fixed:DELAY_MS, exponential:DELAY_MS[:MAX_MS[:JITTER 0-1]] or none, got '${v}'`)
   const b: Backoff = { type, delayMs: Number(delay) }
   if (max !== undefined && max !== '') b.maxDelayMs = Number(max)
   if (jitter !== undefined) b.jitter = Number(jitter)

@@ -263,5 +263,16 @@ describe('brokerd queue (command line)', () => {
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain('--backoff')
     expect((await run(['set', 'cli-q', '--url', b.url])).code).toBe(1)
+    // garbage values, and settings flags on a read: exit 1 with a message, nothing changed
+    const garbage = await run(['set', 'cli-q', '--url', b.url, '--max-length', '12abc'])
+    expect([garbage.code, garbage.stderr.includes('--max-length')]).toEqual([1, true])
+    const badMax = await run(['set', 'cli-q', '--url', b.url, '--backoff', 'exponential:500:soon'])
+    expect(badMax.code).toBe(1)
+    expect(badMax.stderr).toContain('--backoff')
+    expect((await run(['get', 'cli-q', '--url', b.url, '--max-attempts', '3'])).code).toBe(1)
+    expect((await c.getQueue('cli-q')).settings).toEqual({
+      maxAttempts: 4,
+      backoff: { type: 'exponential', delayMs: 500, maxDelayMs: 8000 },
+    })
   })
 })
