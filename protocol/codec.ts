@@ -140,41 +140,6 @@ export class FrameWriter {
     return this
   }
 
-  /** Any safe integer: negative ones as MessagePack negative fixint / int8 / int16 / int32 / int64. */
-  int(v: number): this {
-    if (v >= 0) return this.uint(v)
-    this.room(9)
-    const b = this.buf
-    if (v >= -32) b[this.pos++] = v & 0xff
-    else if (v >= -0x80) {
-      b[this.pos] = 0xd0
-      this.view.setInt8(this.pos + 1, v)
-      this.pos += 2
-    } else if (v >= -0x8000) {
-      b[this.pos] = 0xd1
-      this.view.setInt16(this.pos + 1, v)
-      this.pos += 3
-    } else if (v >= -0x80000000) {
-      b[this.pos] = 0xd2
-      this.view.setInt32(this.pos + 1, v)
-      this.pos += 5
-    } else {
-      b[this.pos] = 0xd3
-      this.view.setBigInt64(this.pos + 1, BigInt(v))
-      this.pos += 9
-    }
-    return this
-  }
-
-  /** A float64 (for fractions such as a backoff's jitter). */
-  float(v: number): this {
-    this.room(9)
-    this.buf[this.pos] = 0xcb
-    this.view.setFloat64(this.pos + 1, v)
-    this.pos += 9
-    return this
-  }
-
   nil(): this {
     this.room(1)
     this.buf[this.pos++] = 0xc0

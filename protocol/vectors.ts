@@ -20,8 +20,8 @@ export function encodeVector(w: FrameWriter, v: VectorValue): void {
   if (v === null) w.nil()
   else if (typeof v === 'boolean') w.bool(v)
   else if (typeof v === 'number') {
-    if (!Number.isInteger(v)) w.float(v)
-    else w.int(v)
+    if (Number.isInteger(v) && v >= 0) w.uint(v)
+    else w.value(v) // negative ints and fractions, as the codec's msgpackr writes them
   } else if (typeof v === 'string') w.str(v)
   else if (Array.isArray(v)) {
     w.array(v.length)
