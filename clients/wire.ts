@@ -3,7 +3,7 @@
 
 import { FrameWriter, decodeValue } from '../protocol/codec.js'
 import { BrokerError } from '../protocol/errors.js'
-import { Op } from '../protocol/ops.js'
+import { Limits, Op } from '../protocol/ops.js'
 import type { ErrorInfo, EventType, JobSnapshot, JobState, SubmitOptions, WatchEvent } from './types.js'
 
 /** A `submit` message; `resendAfter` ≥ 0 marks a re-send after a reconnect (PROTOCOL.md §5). */
@@ -53,14 +53,18 @@ export function errorInfo(err: unknown): ErrorInfo {
   return { message: err === undefined ? 'nacked' : String(err) }
 }
 
-/** The nack options a thrown error asks for: `retry = false`, `retryAfterMs`; null for none. */
+/**
+ * The nack options a thrown error asks for: `retry = false`, `retryAfterMs` (capped at the
+ * protocol's longest delay: the nack is sent unanswered, so a refused one would hold the job
+ * until its lease ends); null for none.
+ */
 export function nackOptions(err: unknown): Record<string, unknown> | null {
   if (typeof err !== 'object' || err === null) return null
   const e = err as { retry?: unknown; retryAfterMs?: unknown }
   let out: Record<string, unknown> | null = null
   if (e.retry === false) (out ??= {}).retry = false
   if (typeof e.retryAfterMs === 'number' && Number.isSafeInteger(e.retryAfterMs) && e.retryAfterMs >= 0)
-    (out ??= {}).retryAfterMs = e.retryAfterMs
+    (out ??= {}).retryAfterMs = Math.min(e.retryAfterMs, Limits.maxDelayMs)
   return out
 }
 

@@ -158,6 +158,18 @@ describe('retry backoff', () => {
     const f = await c.submit('bo-unrec', 1, { maxAttempts: 5 })
     await expect(c.result(f.id, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: 'job_failed' })
     expect((await c.get(f.id)).attempt).toBe(1)
+
+    // A wish beyond the protocol's 365 days is capped there, not refused (which would strand the job).
+    const errors: unknown[] = []
+    const far = await connectClient(b.url, { onError: (e) => void errors.push(e) })
+    far.consume('bo-far', () => {
+      throw Object.assign(new Error('come back much later'), { retryAfterMs: 1e12 })
+    })
+    const g = await far.submit('bo-far', 1, { maxAttempts: 3 })
+    await waitFor(async () => (await far.get(g.id)).state === 'delayed', 5_000, 'delayed by the capped wish', 50)
+    const snap = await far.get(g.id)
+    expect(snap.runAt! - Date.now()).toBeGreaterThan(364 * 86_400_000)
+    expect(errors).toEqual([])
   })
 
   it('lease expiry waits for the backoff too (popped and never settled)', async () => {
