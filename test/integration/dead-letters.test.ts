@@ -121,6 +121,13 @@ describe('dead letters', () => {
     await sleep(100)
     expect(await c.remove(queued.id)).toEqual({ state: 'queued' })
     expect(await c.remove(delayed.id)).toEqual({ state: 'delayed' })
+    // a result() waiting on a job that is removed ends with not_found
+    const waited = await c.submit('dl-rm', 'w', { delayMs: 60_000 })
+    const pending = c.result(waited.id, { timeoutMs: 5_000 })
+    await waitFor(async () => (await c.get(waited.id)).state === 'delayed', 2_000, 'delayed')
+    await sleep(50) // the result() watch is registered
+    await c.remove(waited.id)
+    await expect(pending).rejects.toMatchObject({ code: 'not_found' })
     const { items, ended } = await watching
     expect(ended).toBe(true)
     expect(items.at(-1)?.type).toBe('removed')
