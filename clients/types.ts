@@ -1,21 +1,16 @@
 // Public types of the TypeScript SDK. Everything a user touches is declared here (or, for maps the
 // daemon shares, in protocol/shapes.ts), with its defaults documented where it is declared.
 
-import type { Backoff, QueueMap, QueueSettings } from '../protocol/shapes.js'
-export type { Backoff, QueueCounts, QueueMap, QueueSettings } from '../protocol/shapes.js'
-
-/** Job states (protocol §6). `completed`, `failed` and `cancelled` are terminal. */
-export type JobState = 'queued' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled'
-
-/** States `listJobs` pages through; `purge` takes the finished ones. */
-export type FinishedState = 'completed' | 'failed' | 'cancelled'
+import type { Backoff, QueueMap } from '../protocol/shapes.js'
+import type { EventType as JobEventType, JobState } from '../protocol/ops.js'
+export type { Backoff, QueueCounts, QueueMap, QueueSettings, QueueSettingsChange } from '../protocol/shapes.js'
+export type { FinishedState, JobState } from '../protocol/ops.js'
 
 /**
  * Kinds of watch events; `snapshot` is the first item of every watch (the state right now). A
  * watch ends after `completed`, `failed`, `cancelled` or `removed` (the job was deleted).
  */
-export type EventType =
-  'snapshot' | 'queued' | 'delayed' | 'active' | 'progress' | 'retrying' | 'completed' | 'failed' | 'cancelled' | 'removed'
+export type EventType = 'snapshot' | JobEventType
 
 export interface ConnectOptions {
   /** Shared secret, when the broker runs with --auth-token. */
@@ -156,17 +151,8 @@ export interface JobSnapshot<R = unknown> {
   progress?: unknown
 }
 
-/** A change for configureQueue: a value sets a key, null resets it, an absent key is kept. */
-export type QueueSettingsChange = { [K in keyof QueueSettings]?: QueueSettings[K] | null }
-
-/** A queue's settings, counts and pause, as stats() / getQueue() return them. */
-export type QueueStats = QueueMap
-
-/** The queue as getQueue / configureQueue / pause / resume return it. */
-export type QueueInfo = QueueStats
-
 export interface Stats {
-  queues: Record<string, QueueStats>
+  queues: Record<string, QueueMap>
 }
 
 /** One page of listJobs. */

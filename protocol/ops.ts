@@ -98,6 +98,14 @@ export const Limits = {
 
 /** Job states on the wire, indexed by the numeric state code used in the store. */
 export const STATE_NAMES = ['queued', 'active', 'completed', 'failed', 'delayed', 'cancelled'] as const
-export type StateName = (typeof STATE_NAMES)[number]
+/** A job state (PROTOCOL.md §6); `completed`, `failed` and `cancelled` are terminal. */
+export type JobState = (typeof STATE_NAMES)[number]
+
+/** The terminal states: the ones `purge` takes. */
+export const FINISHED_STATES = ['completed', 'failed', 'cancelled'] as const satisfies readonly JobState[]
+export type FinishedState = (typeof FINISHED_STATES)[number]
+
+/** Kinds of job events (PROTOCOL.md §6 events); a watch ends after a terminal one or `removed`. */
+export type EventType = 'queued' | 'delayed' | 'active' | 'progress' | 'retrying' | 'completed' | 'failed' | 'cancelled' | 'removed'
 
 export const QUEUE_NAME_RE = /^[A-Za-z0-9_.:-]{1,128}$/

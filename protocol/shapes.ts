@@ -22,6 +22,9 @@ export interface QueueSettings {
   retentionMs?: number
 }
 
+/** A change of settings (`configure`): a value sets a key, null resets it, an absent key is kept. */
+export type QueueSettingsChange = { [K in keyof QueueSettings]?: QueueSettings[K] | null }
+
 /** A queue's counts. */
 export interface QueueCounts {
   queued: number

@@ -12,11 +12,10 @@ import { Scheduler } from './scheduler.js'
 import { WatchHub, type Publisher, type Watcher } from './watch-hub.js'
 import { State, isTerminal, type EventType, type StateCode } from './lifecycle.js'
 import type { Backoff } from './backoff.js'
-import type { SettingsChange } from './queue-settings.js'
-import type { QueueMap } from '../protocol/shapes.js'
+import type { QueueMap, QueueSettingsChange } from '../protocol/shapes.js'
 import { BrokerError } from '../protocol/errors.js'
 import { encodeValue } from '../protocol/codec.js'
-import { STATE_NAMES } from '../protocol/ops.js'
+import { FINISHED_STATES, STATE_NAMES } from '../protocol/ops.js'
 
 export interface BrokerOptions {
   leaseMs: number
@@ -77,13 +76,6 @@ export interface SubmitTarget extends FlushTarget {
   readonly closed: boolean
   pushSubmitted(rid: number, ids: number[], duplicates: boolean[], many: boolean): void
 }
-
-/** The queue map of `get_queue` / `stats` (PROTOCOL.md §6a). */
-export type QueueInfo = QueueMap
-
-/** Job states `list_jobs` accepts, and the finished ones `purge` accepts. */
-export const LISTABLE_STATES = ['queued', 'delayed', 'active', 'completed', 'failed', 'cancelled'] as const
-export const FINISHED_STATES = ['completed', 'failed', 'cancelled'] as const
 
 const LEASE_EXPIRED = encodeValue({ name: 'LeaseExpired', message: 'the lease ended before the job was settled' })
 /** Bytes of payload copies all waiting submits may hold; past it a full queue answers queue_full at once. */
@@ -408,23 +400,23 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
     return { count }
   }
 
-  pause(queue: string, paused: boolean): QueueInfo {
+  pause(queue: string, paused: boolean): QueueMap {
     const actor = this.actor(queue)
     actor.setPaused(paused)
     return this.info(actor)
   }
 
-  configure(queue: string, change: SettingsChange): QueueInfo {
+  configure(queue: string, change: QueueSettingsChange): QueueMap {
     const actor = this.actor(queue)
     actor.configure(change)
     return this.info(actor)
   }
 
-  queueInfo(queue: string): QueueInfo {
+  queueInfo(queue: string): QueueMap {
     return this.info(this.existing(queue))
   }
 
-  private info(a: QueueActor): QueueInfo {
+  private info(a: QueueActor): QueueMap {
     return { name: a.name, paused: a.paused, settings: a.settings, ...a.counts() }
   }
 

@@ -26,7 +26,8 @@ export type LifecycleEvent =
   | 'purge' // retention ended, or purge
   | 'restart'
 
-export type EventType = 'queued' | 'delayed' | 'active' | 'progress' | 'retrying' | 'completed' | 'failed' | 'cancelled' | 'removed'
+import type { EventType } from '../protocol/ops.js'
+export type { EventType }
 
 /** `NEW` stands for "no job yet": the only events it accepts are the submits. */
 export const NEW = -1

@@ -27,7 +27,7 @@ import { backoffDelay, type Backoff } from './backoff.js'
 import { ReadyQueue } from './ready-queue.js'
 import { TimeHeap } from './time-heap.js'
 import { StaleEntries } from './stale-entries.js'
-import { applyChange, settingsFromJson, settingsToJson, type QueueSettings, type SettingsChange } from './queue-settings.js'
+import { applyChange, settingsFromJson, settingsToJson, type QueueSettings, type QueueSettingsChange } from './queue-settings.js'
 import { BrokerError } from '../protocol/errors.js'
 import { encodeStr } from '../protocol/codec.js'
 import { Limits, STATE_NAMES } from '../protocol/ops.js'
@@ -700,7 +700,7 @@ export class QueueActor {
     if (!paused) this.serveWaiting()
   }
 
-  configure(change: SettingsChange): void {
+  configure(change: QueueSettingsChange): void {
     this.settings = applyChange(this.settings, change)
     this.defaults = QueueActor.defaultsOf(this.settings)
     this.save()

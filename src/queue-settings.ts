@@ -1,17 +1,14 @@
 // A queue's settings (PROTOCOL.md §6a): defaults copied into jobs at submit, and the queue's
 // length limit. Stored as JSON in `queues.settings`; only keys that are set are kept.
 
-import type { QueueSettings } from '../protocol/shapes.js'
+import type { QueueSettings, QueueSettingsChange } from '../protocol/shapes.js'
 
-export type { QueueSettings }
+export type { QueueSettings, QueueSettingsChange }
 
 export const SETTING_KEYS = ['maxLength', 'maxAttempts', 'backoff', 'leaseMs', 'retentionMs'] as const
 export type SettingKey = (typeof SETTING_KEYS)[number]
 
-/** A change from `configure`: a value sets the key, null resets it, absent keys are kept. */
-export type SettingsChange = { [K in SettingKey]?: QueueSettings[K] | null }
-
-export function applyChange(current: QueueSettings, change: SettingsChange): QueueSettings {
+export function applyChange(current: QueueSettings, change: QueueSettingsChange): QueueSettings {
   const next: Record<string, unknown> = { ...current }
   for (const key of SETTING_KEYS) {
     if (!(key in change)) continue

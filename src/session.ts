@@ -6,8 +6,8 @@ import { timingSafeEqual } from 'node:crypto'
 import type { Logger } from 'pino'
 import { FrameWriter, decodeFrame } from '../protocol/codec.js'
 import { BrokerError } from '../protocol/errors.js'
-import { CloseCode, Limits, Op, PROTOCOL_VERSION } from '../protocol/ops.js'
-import { CONSUMER_LOST, FINISHED_STATES, LISTABLE_STATES, type Broker } from './broker.js'
+import { CloseCode, FINISHED_STATES, Limits, Op, PROTOCOL_VERSION, STATE_NAMES } from '../protocol/ops.js'
+import { CONSUMER_LOST, type Broker } from './broker.js'
 import { Consumer, type DeliveryTarget } from './consumer.js'
 import type { JobRef } from './job.js'
 import type { QueueActor } from './queue-actor.js'
@@ -236,7 +236,7 @@ export class Session implements DeliveryTarget {
         return this.ok(rid, b.remove(uintAt(m, 2, 'job')))
       case Op.listJobs: {
         const queue = queueAt(m, 2)
-        const state = stateAt(m, 3, LISTABLE_STATES)
+        const state = stateAt(m, 3, STATE_NAMES)
         const o = optsAt(m, 4, ['limit', 'cursor'])
         const limit = optInt(o, 'limit', 1, Limits.maxListLimit, Limits.defaultListLimit)
         return this.ok(

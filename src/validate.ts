@@ -7,7 +7,7 @@ import { Limits, QUEUE_NAME_RE, STATE_NAMES } from '../protocol/ops.js'
 import { utf8Length } from '../protocol/codec.js'
 import { DEFAULT_SUBMIT, type SubmitOptions } from './broker.js'
 import type { Backoff } from './backoff.js'
-import { SETTING_KEYS, type SettingKey, type SettingsChange } from './queue-settings.js'
+import { SETTING_KEYS, type SettingKey, type QueueSettingsChange } from './queue-settings.js'
 
 export function badRequest(message: string): never {
   throw new BrokerError('bad_request', message)
@@ -168,11 +168,11 @@ export function parseBackoff(v: unknown, name: string): Backoff {
 }
 
 /** The settings map of `configure`: known keys only; nil resets a key (PROTOCOL.md §6a). */
-export function settingsAt(m: unknown[], i: number): SettingsChange {
+export function settingsAt(m: unknown[], i: number): QueueSettingsChange {
   const v = m[i]
   if (!isMap(v)) badRequest(`settings (field ${i}) must be a map of ${SETTING_KEYS.join(', ')}`)
   const o = v
-  const change: SettingsChange = {}
+  const change: QueueSettingsChange = {}
   for (const k of Object.keys(o)) {
     if (!(SETTING_KEYS as readonly string[]).includes(k))
       badRequest(`unknown setting '${k}'; this broker knows: ${SETTING_KEYS.join(', ')}`)
