@@ -22,7 +22,7 @@ import type {
   ListJobsOptions,
   PopOptions,
   PoppedJob,
-  QueueInfo,
+  QueueMap,
   QueueSettingsChange,
   Stats,
   SubmitOptions,
@@ -30,8 +30,6 @@ import type {
   WatchEvent,
   Worker,
 } from './types.js'
-
-export type { Limits } from './connection.js'
 
 /** Opens a connection to a broker (ws://host:port); resolves once the broker welcomed it. */
 export async function connect(url: string, opts: ConnectOptions = {}): Promise<Broker> {
@@ -226,25 +224,21 @@ export class Broker extends Connection {
   /**
    * Cancels a job: a queued or delayed one ends `cancelled` at once; a running one too, and its
    * handler's `ctx.signal` aborts. A job that already ended is left as it is (`cancelled: false`).
+   * Re-sent after a reconnect: if the first one was applied, the answer is `cancelled: false`
+   * with state `cancelled`.
    */
-  async cancel(id: string): Promise<{ state: JobState; cancelled: boolean }> {
-    const jobId = parseId(id)
-    return (await this.okValue('idempotent', (w, rid) => w.array(3).uint(Op.cancel).uint(rid).uint(jobId))) as {
-      state: JobState
-      cancelled: boolean
-    }
+  cancel(id: string): Promise<{ state: JobState; cancelled: boolean }> {
+    return this.jobOp('idempotent', Op.cancel, id)
   }
 
   /** Sends a failed or cancelled job back to `queued` (same id, attempts reset). */
   async retry(id: string): Promise<void> {
-    const jobId = parseId(id)
-    await this.okValue('once', (w, rid) => w.array(3).uint(Op.retry).uint(rid).uint(jobId))
+    await this.jobOp('once', Op.retry, id)
   }
 
   /** Deletes a job that is not active; returns the state it had. */
-  async remove(id: string): Promise<{ state: JobState }> {
-    const jobId = parseId(id)
-    return (await this.okValue('once', (w, rid) => w.array(3).uint(Op.remove).uint(rid).uint(jobId))) as { state: JobState }
+  remove(id: string): Promise<{ state: JobState }> {
+    return this.jobOp('once', Op.remove, id)
   }
 
   /** One page of a queue's jobs in one state, newest first. */
@@ -252,54 +246,54 @@ export class Broker extends Connection {
     const o: Record<string, unknown> = {}
     if (opts.limit !== undefined) o.limit = opts.limit
     if (opts.cursor !== undefined && opts.cursor !== null) o.cursor = parseId(opts.cursor)
-    const v = (await this.okValue('idempotent', (w, rid) => {
+    const v = await this.okValue<{ jobs: Array<Record<string, unknown>>; cursor?: number }>('idempotent', (w, rid) => {
       w.array(5).uint(Op.listJobs).uint(rid).str(queue).str(opts.state)
       w.value(o)
-    })) as { jobs: Array<Record<string, unknown>>; cursor?: number }
+    })
     return { jobs: v.jobs.map((j) => toSnapshot(j) as JobSnapshot<R>), cursor: v.cursor === undefined ? null : String(v.cursor) }
   }
 
   /** Retries a queue's dead letters (failed jobs), oldest first, up to `limit` (default all). */
   async redrive(queue: string, opts: { limit?: number } = {}): Promise<{ count: number }> {
-    return (await this.okValue('once', (w, rid) => {
+    return this.okValue<{ count: number }>('once', (w, rid) => {
       w.array(4).uint(Op.redrive).uint(rid).str(queue)
       if (opts.limit === undefined) w.nil()
       else w.value({ limit: opts.limit })
-    })) as { count: number }
+    })
   }
 
   /** Deletes a queue's finished jobs of one state now (instead of after their retention). */
   async purge(queue: string, opts: { state: FinishedState }): Promise<{ count: number }> {
-    return (await this.okValue('once', (w, rid) => w.array(4).uint(Op.purge).uint(rid).str(queue).str(opts.state))) as { count: number }
+    return this.okValue<{ count: number }>('once', (w, rid) => w.array(4).uint(Op.purge).uint(rid).str(queue).str(opts.state))
   }
 
   // ---- managing queues -------------------------------------------------------------------------
 
   /** Stops dispatch from a queue (submits still accepted); persisted. */
-  async pause(queue: string): Promise<QueueInfo> {
-    return (await this.okValue('idempotent', (w, rid) => w.array(3).uint(Op.pause).uint(rid).str(queue))) as QueueInfo
+  pause(queue: string): Promise<QueueMap> {
+    return this.queueOp(Op.pause, queue)
   }
 
-  async resume(queue: string): Promise<QueueInfo> {
-    return (await this.okValue('idempotent', (w, rid) => w.array(3).uint(Op.resume).uint(rid).str(queue))) as QueueInfo
+  resume(queue: string): Promise<QueueMap> {
+    return this.queueOp(Op.resume, queue)
   }
 
   /** Changes a queue's settings (a value sets, null resets, absent keeps); creates the queue if needed. */
-  async configureQueue(queue: string, settings: QueueSettingsChange): Promise<QueueInfo> {
-    return (await this.okValue('idempotent', (w, rid) => w.array(4).uint(Op.configure).uint(rid).str(queue).value(settings))) as QueueInfo
+  async configureQueue(queue: string, settings: QueueSettingsChange): Promise<QueueMap> {
+    return this.okValue<QueueMap>('idempotent', (w, rid) => w.array(4).uint(Op.configure).uint(rid).str(queue).value(settings))
   }
 
-  async getQueue(queue: string): Promise<QueueInfo> {
-    return (await this.okValue('idempotent', (w, rid) => w.array(3).uint(Op.getQueue).uint(rid).str(queue))) as QueueInfo
+  getQueue(queue: string): Promise<QueueMap> {
+    return this.queueOp(Op.getQueue, queue)
   }
 
   /** Queue statistics (one queue, or all). */
   async stats(queue?: string): Promise<Stats> {
-    return (await this.okValue('idempotent', (w, rid) => {
+    return this.okValue<Stats>('idempotent', (w, rid) => {
       w.array(3).uint(Op.stats).uint(rid)
       if (queue === undefined) w.nil()
       else w.str(queue)
-    })) as Stats
+    })
   }
 
   /** Round trip to the broker. */
@@ -308,8 +302,19 @@ export class Broker extends Connection {
   }
 
   /** A request answered with `ok`: its value. */
-  private async okValue(kind: 'idempotent' | 'once', encode: (w: FrameWriter, rid: number) => void): Promise<unknown> {
+  private async okValue<T = unknown>(kind: 'idempotent' | 'once', encode: (w: FrameWriter, rid: number) => void): Promise<T> {
     const m = await this.request<unknown[]>(kind, encode)
-    return m[2]
+    return m[2] as T
+  }
+
+  /** `[op, rid, job]`: cancel, retry, remove. The id is checked before anything is sent. */
+  private async jobOp<T>(kind: 'idempotent' | 'once', op: number, id: string): Promise<T> {
+    const jobId = parseId(id)
+    return await this.okValue<T>(kind, (w, rid) => w.array(3).uint(op).uint(rid).uint(jobId))
+  }
+
+  /** `[op, rid, queue]`: pause, resume, get_queue (all idempotent). */
+  private queueOp(op: number, queue: string): Promise<QueueMap> {
+    return this.okValue<QueueMap>('idempotent', (w, rid) => w.array(3).uint(op).uint(rid).str(queue))
   }
 }

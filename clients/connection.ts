@@ -259,11 +259,11 @@ export class Connection {
   }
 
   /**
-   * Sends a request whose reply must be handled synchronously, in frame order: a watch's
-   * snapshot must be seen before the events that follow it in the same network read.
+   * Sends a watch whose reply must be handled synchronously, in frame order: its snapshot must be
+   * seen before the events that follow it in the same network read.
    */
-  requestSync(kind: Kind, encode: Pending['encode'], onReply: (m: unknown[]) => void, onError: (err: BrokerError) => void): void {
-    this.send({ kind, encode, resolve: onReply as (v: unknown) => void, reject: onError, gen: 0 })
+  requestWatch(encode: Pending['encode'], onReply: (m: unknown[]) => void, onError: (err: BrokerError) => void): void {
+    this.send({ kind: 'watch', encode, resolve: onReply as (v: unknown) => void, reject: onError, gen: 0 })
   }
 
   /** Reserves `n` consecutive request ids (submit_many uses rid … rid+n-1 as its sequence). */

@@ -9,14 +9,9 @@ import { QueuedIterator } from './queued-iterator.js'
 import { endsWatch, toSnapshot } from './wire.js'
 import type { WatchEvent } from './types.js'
 
-/** What a stream needs from its connection: a request whose reply is handled in frame order. */
+/** What a stream needs from its connection: a watch request whose reply is handled in frame order. */
 export interface WatchRequester {
-  requestSync(
-    kind: 'watch',
-    encode: (w: FrameWriter, rid: number) => void,
-    onReply: (m: unknown[]) => void,
-    onError: (err: BrokerError) => void,
-  ): void
+  requestWatch(encode: (w: FrameWriter, rid: number) => void, onReply: (m: unknown[]) => void, onError: (err: BrokerError) => void): void
 }
 
 export class WatchStream {
@@ -32,8 +27,7 @@ export class WatchStream {
   /** (Re)subscribes: the broker answers with a fresh snapshot, events follow. */
   subscribe(): void {
     this.haveSnapshot = false
-    this.connection.requestSync(
-      'watch',
+    this.connection.requestWatch(
       (w, rid) => w.array(3).uint(Op.watch).uint(rid).uint(this.jobId),
       (m) => this.onSnapshot(m[2] as Record<string, unknown>),
       (err) => {

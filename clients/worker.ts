@@ -27,8 +27,7 @@ const leaseCheckEvery = (leaseMs: number): number => Math.max(50, Math.min(1000,
 class Running implements Job, JobContext {
   readonly id: string
   private controller: AbortController | null = null
-  lost = false
-  /** Why the delivery was lost (the signal's abort reason). */
+  /** Why the delivery was lost (the signal's abort reason); null while it is held. */
   private lostReason: unknown = null
   /** Cancelled while running: the broker keeps its credit until we say the handler ended. */
   revoked = false
@@ -54,6 +53,10 @@ class Running implements Job, JobContext {
     this.localDeadline = now + leaseMs
   }
 
+  get lost(): boolean {
+    return this.lostReason !== null
+  }
+
   /** Created on first use only: most handlers never look at it. */
   get signal(): AbortSignal {
     this.controller ??= new AbortController()
@@ -63,8 +66,7 @@ class Running implements Job, JobContext {
 
   lose(reason: unknown): void {
     if (this.lost) return
-    this.lost = true
-    this.lostReason = reason
+    this.lostReason = reason ?? new Error('lost')
     this.controller?.abort(reason)
   }
 
