@@ -22,6 +22,9 @@ export interface BenchPayload {
 export function makePayload(i: number, t: number): BenchPayload {
   return { i, t, p: PAD }
 }
+/** W8's two levels: by payload index parity, so the worker knows each job's priority too. */
+export const priorityOf = (p: { i: number }): 'high' | 'low' => (p.i % 2 === 0 ? 'high' : 'low')
+
 // JSON.stringify({i:12345,t:1732434567890.123,p:PAD}) is ~100 bytes with this pad (the wire size differs per system's encoding).
 const PAD = 'x'.repeat(60)
 

@@ -77,8 +77,9 @@ class RedisListsProducer implements ProducerClient {
     if (hints?.priority === undefined) await this.cmd.lpush(queueKey(queue), ...envs.map((e) => JSON.stringify(e)))
     else {
       // One LPUSH per list, in one MULTI: still atomic and one round trip.
-      const high = envs.filter((e) => keyFor(queue, hints, e.d) !== queueKey(queue)).map((e) => JSON.stringify(e))
-      const low = envs.filter((e) => keyFor(queue, hints, e.d) === queueKey(queue)).map((e) => JSON.stringify(e))
+      const high: string[] = []
+      const low: string[] = []
+      for (const e of envs) (hints.priority(e.d) === 'high' ? high : low).push(JSON.stringify(e))
       const m = this.cmd.multi()
       if (high.length > 0) m.lpush(highKey(queue), ...high)
       if (low.length > 0) m.lpush(queueKey(queue), ...low)

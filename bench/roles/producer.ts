@@ -2,7 +2,7 @@
 // Sequential submit → result (W1), many concurrent clients (W2), bulk throughput (W3b, W3s), one
 // awaited submit at a time (W3a), backlog fill (W5).
 
-import { makePayload, type BenchPayload, type ProducerClient, type SubmitHints } from '../adapter.js'
+import { makePayload, priorityOf, type BenchPayload, type ProducerClient, type SubmitHints } from '../adapter.js'
 import { now } from '../clock.js'
 import { summarize, type LatencySummary } from '../stats.js'
 import { adapterFor, type Target } from './common.js'
@@ -93,9 +93,6 @@ export interface BulkArgs extends Target {
   /** Even payload indexes high priority, odd ones low (W8). */
   mixedPriority?: boolean
 }
-
-/** W8's two levels: by payload index parity, so the worker knows each job's priority too. */
-export const priorityOf = (p: BenchPayload): 'high' | 'low' => (p.i % 2 === 0 ? 'high' : 'low')
 
 export async function bulk(a: BulkArgs): Promise<SubmitTiming> {
   const adapter = await adapterFor(a.system)

@@ -1,7 +1,7 @@
 // Worker role: runs `connections` consumers × `concurrency` with a no-op handler and keeps score.
 // It detects lost and duplicate jobs with a bitmap over the payload index and times each handler start.
 
-import type { ConsumerHandle } from '../adapter.js'
+import { priorityOf, type ConsumerHandle } from '../adapter.js'
 import { now, withTimeout } from '../clock.js'
 import { summarize, type LatencySummary } from '../stats.js'
 import { adapterFor, type Target } from './common.js'
@@ -39,8 +39,8 @@ export interface WorkerStats {
 
 let consumers: ConsumerHandle[] = []
 let seen = new Uint8Array(0)
+/** Submit → start of job i (first start), valid where seen[i]. */
 let lat = new Float64Array(0)
-let latPriority = new Uint8Array(0)
 let distinct = 0
 let duplicates = 0
 let expected = 0
@@ -59,7 +59,6 @@ export async function start(a: WorkerStart): Promise<void> {
   expected = a.expected
   seen = new Uint8Array(expected)
   lat = new Float64Array(expected)
-  latPriority = new Uint8Array(expected)
   distinct = duplicates = early = 0
   firstStartAt = lastReturnAt = lastStartAt = NaN
   notBefore = -Infinity
@@ -72,14 +71,13 @@ export async function start(a: WorkerStart): Promise<void> {
     if (Number.isNaN(firstStartAt)) firstStartAt = t
     lastStartAt = t
     if (t < notBefore) early++
-    if (prioritised) orders[connection].push(p.i % 2 === 0 ? 1 : 0)
+    if (prioritised) orders[connection].push(priorityOf(p) === 'high' ? 1 : 0)
     if (p.i >= 0 && p.i < expected) {
       if (seen[p.i]) duplicates++
       else {
         seen[p.i] = 1
-        latPriority[distinct] = p.i % 2 === 0 ? 1 : 0
-        lat[distinct++] = t - p.t
-        if (distinct === expected) onAll?.()
+        lat[p.i] = t - p.t
+        if (++distinct === expected) onAll?.()
       }
     }
     // "ack time" for W4: the last thing the handler does before handing its result back.
@@ -145,18 +143,22 @@ export function stats(): WorkerStats {
     duplicates,
     firstStartAt,
     lastReturnAt,
-    startLatency: summarize(Array.from(lat.subarray(0, distinct))),
+    startLatency: summarize(latencies(() => true)),
     lastStartAt,
     early,
     inversions,
   }
   if (prioritised) {
-    const high: number[] = []
-    const low: number[] = []
-    for (let k = 0; k < distinct; k++) (latPriority[k] === 1 ? high : low).push(lat[k])
-    out.highLatency = summarize(high)
-    out.lowLatency = summarize(low)
+    out.highLatency = summarize(latencies((i) => priorityOf({ i }) === 'high'))
+    out.lowLatency = summarize(latencies((i) => priorityOf({ i }) === 'low'))
   }
+  return out
+}
+
+/** Start latencies of the jobs handled whose index passes `pick`. */
+function latencies(pick: (i: number) => boolean): number[] {
+  const out: number[] = []
+  for (let i = 0; i < expected; i++) if (seen[i] === 1 && pick(i)) out.push(lat[i])
   return out
 }
 

@@ -2,38 +2,9 @@
 // 4 connections × 16 concurrency. End-to-end rate is first submit → last job handled, across processes.
 
 import type { SystemName } from '../adapter.js'
-import type { Cell } from '../cell.js'
-import type { WorkerStats } from '../roles/worker.js'
-import type { SerialTiming, SubmitTiming } from '../roles/producer.js'
+import type { SerialTiming } from '../roles/producer.js'
 import type { WorkloadDef } from './types.js'
-
-/**
- * Starts the worker process, runs the producer's part (`method`), then waits until the worker has
- * handled all `n` jobs. The worker is up before the first submit, so e2e includes no start-up.
- */
-async function drain<T extends SubmitTiming>(
-  cell: Cell,
-  queue: string,
-  n: number,
-  method: string,
-  args: object,
-): Promise<{ sub: T; ws: WorkerStats; e2eJobsPerSec: number; submitJobsPerSec: number }> {
-  const svc = await cell.start()
-  const t = cell.target(svc, queue)
-  const worker = cell.role('worker')
-  const producer = cell.role('producer')
-  const { connections, concurrency } = cell.sizes.w3
-  await worker.call('worker.start', { ...t, connections, concurrency, expected: n })
-  const sub = await producer.call<T>(method, { ...t, n, ...args })
-  const ws = await worker.call<WorkerStats>('worker.waitDone', { timeoutMs: cell.sizes.timeoutMs })
-  await worker.call('worker.stop')
-  return {
-    sub,
-    ws,
-    e2eJobsPerSec: (n / (ws.lastReturnAt - sub.firstSubmitAt)) * 1000,
-    submitJobsPerSec: (n / (sub.lastAckAt - sub.firstSubmitAt)) * 1000,
-  }
-}
+import { drain } from './drain.js'
 
 function w3(batched: boolean): WorkloadDef {
   return {

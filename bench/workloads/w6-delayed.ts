@@ -12,7 +12,7 @@ export const W6: WorkloadDef = {
   group: 'W6',
   title: 'delayed burst',
   describe: (s) =>
-    `${s.w6.n} jobs of ~100 B all delayed to one instant T = ${s.w6.marginMs} ms after the first submit (brokerd: submitMany with runAt = T in chunks of ${s.w6.chunk}; BullMQ: addBulk with delay = T − now; beanstalkd: single puts, ≤ ${s.w6.chunk} in flight, delay = ⌈(T − now) / 1 s⌉, so due in [T, T + 1 s)), worker ${s.w6.connections} connections × ${s.w6.concurrency} connected and idle before the fill; ms from T to the first and the last job started, burst jobs/s = n / (last start − T), early = started before T − 1 ms`,
+    `${s.w6.n} jobs of ~100 B all delayed to one instant T = ${s.w6.marginMs} ms after the workers are up, just before the fill (brokerd: submitMany with runAt = T in chunks of ${s.w6.chunk}; BullMQ: addBulk with delay = T − now; beanstalkd: single puts, ≤ ${s.w6.chunk} in flight, delay = ⌈(T − now) / 1 s⌉, so due in [T, T + 1 s)), worker ${s.w6.connections} connections × ${s.w6.concurrency} connected and idle before the fill; ms from T to the first and the last job started, burst jobs/s = n / (last start − T), early = started before T − 1 ms`,
   metrics: [
     { key: 'firstMs', label: 'T→first start ms', better: 'lower', digits: 1 },
     { key: 'lastMs', label: 'T→last start ms', better: 'lower', digits: 0 },
@@ -34,7 +34,7 @@ export const W6: WorkloadDef = {
     const svc = await cell.start()
     const t = cell.target(svc, 'w6')
     await worker.call('worker.start', { ...t, connections, concurrency, expected: n })
-    // T is fixed once the workers are connected and idle, a margin ahead of the first submit; the
+    // T is fixed once the workers are connected and idle, a margin ahead of the fill; the
     // cell fails (rather than measure a burst that began during the fill) if the fill ends after T.
     const at = Math.round(now() + marginMs)
     // 1 ms of tolerance: the roles' clocks (performance.timeOrigin + now()) and Date.now() differ in rounding.

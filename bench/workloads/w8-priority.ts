@@ -7,24 +7,32 @@ import type { Cell } from '../cell.js'
 import type { SubmitTiming } from '../roles/producer.js'
 import type { WorkerStats } from '../roles/worker.js'
 import type { WorkloadDef } from './types.js'
+import { drain } from './drain.js'
 
 const levels =
   'even payload index high, odd low (brokerd priority 10 / 0; BullMQ priority 1 / 2; beanstalkd pri 0 / 1024; Redis lists: two lists, BRPOP high low)'
 
-/** One W3b-shaped pass (fresh service, fresh role processes, both stopped after it). */
+/** One W3b pass, mixed or plain (fresh service, fresh role processes, both stopped after it). */
 async function throughputPass(cell: Cell, mixed: boolean) {
   // Role processes boot while the service starts (nothing is timed yet).
   const worker = cell.role(mixed ? 'worker' : 'worker-plain')
   const producer = cell.role(mixed ? 'producer' : 'producer-plain')
-  const svc = await cell.start()
-  const t = cell.target(svc, 'w8t')
-  const { n, chunk, window, connections, concurrency } = cell.sizes.w3
-  await worker.call('worker.start', { ...t, connections, concurrency, expected: n, priorities: mixed })
-  const sub = await producer.call<SubmitTiming>('producer.bulk', { ...t, n, batched: true, chunk, window, mixedPriority: mixed })
-  const ws = await worker.call<WorkerStats>('worker.waitDone', { timeoutMs: cell.sizes.timeoutMs * 0.4 })
-  await worker.call('worker.stop')
-  await cell.release(svc, worker, producer)
-  return { ws, e2eJobsPerSec: (n / (ws.lastReturnAt - sub.firstSubmitAt)) * 1000, lost: n - ws.distinct }
+  const { n, chunk, window } = cell.sizes.w3
+  const r = await drain(
+    cell,
+    'w8t',
+    n,
+    'producer.bulk',
+    { batched: true, chunk, window, mixedPriority: mixed },
+    {
+      worker,
+      producer,
+      workerArgs: { priorities: mixed },
+      waitTimeoutMs: cell.sizes.timeoutMs * 0.4,
+    },
+  )
+  await cell.release(r.svc, worker, producer)
+  return { ws: r.ws, e2eJobsPerSec: r.e2eJobsPerSec, lost: n - r.ws.distinct }
 }
 
 export const W8t: WorkloadDef = {
