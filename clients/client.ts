@@ -6,9 +6,10 @@ import { FrameWriter, decodeValue, encodeValue } from '../protocol/codec.js'
 import { BrokerError } from '../protocol/errors.js'
 import { Op } from '../protocol/ops.js'
 import { Connection, type Pending } from './connection.js'
-import { JobCancelledError, JobFailedError } from './errors.js'
 import { PoppedJobImpl } from './popped-job.js'
-import type { WatchStream } from './watch-stream.js'
+import { Outcome } from './outcome.js'
+import { QueuedIterator } from './queued-iterator.js'
+import type { WatchSink, WatchStream } from './watch-stream.js'
 import { WorkerImpl } from './worker.js'
 import { parseId, submitWireOpts, toSnapshot, withSignal, writeSubmit } from './wire.js'
 import type {
@@ -120,13 +121,9 @@ export class Broker extends Connection {
 
   /** Streams the job's snapshot, then every event, and ends after the job ended (or was removed). */
   watch<R = unknown>(id: string, opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<WatchEvent<R>> {
-    const stream = this.openStream(parseId(id), opts.signal)
-    if (stream.iterator.finished) return stream.iterator as AsyncIterableIterator<WatchEvent<R>>
-    if (this.ready) stream.subscribe()
-    else if (this.closed) stream.fail(new BrokerError('closed', 'the client was closed'))
-    else if (this.opts.reconnect === false) stream.fail(new BrokerError('connection_lost', 'not connected'))
-    // else: subscribed when the connection is back (onWelcome)
-    return stream.iterator as AsyncIterableIterator<WatchEvent<R>>
+    const events = new QueuedIterator<WatchEvent<R>>()
+    this.follow(parseId(id), events as QueuedIterator<WatchEvent>, opts.signal)
+    return events
   }
 
   /**
@@ -137,79 +134,49 @@ export class Broker extends Connection {
     const bytes = encodeValue(payload)
     const wireOpts = { ...submitWireOpts(opts), watch: true }
     const connLastJob = this.connLastJob
-    const ac = new AbortController()
-    const submitted = new Promise<WatchStream>((resolve, reject) => {
-      let stream: WatchStream | null = null
-      const p: Pending = {
-        kind: 'submit',
-        gen: 0,
-        encode: (w, rid, resend) => writeSubmit(w, rid, queue, bytes, wireOpts, resend ? connLastJob : -1),
-        // Called synchronously, in frame order: `submitted`, then `snapshot` under the same rid.
-        resolve: (m) => {
-          const msg = m as unknown[]
-          if (msg[0] === Op.submitted) {
-            stream = this.openStream(msg[2] as number, ac.signal)
-            p.kind = 'watch' // from now on the stream re-watches by itself after a reconnect
-            this.pending.set(rid, p)
-            resolve(stream)
-          } else stream?.onSnapshot(msg[2] as Record<string, unknown>)
-        },
-        reject: (err) => {
-          if (stream === null) reject(err)
-          else if (err.code !== 'connection_lost') stream.fail(err)
-        },
-      }
-      const rid = this.send(p)
-    })
-    return this.waitTerminal(
-      submitted.then((s) => s.iterator as AsyncIterableIterator<WatchEvent<R>>),
-      () => 'the job',
-      ac,
-      opts,
-    )
+    const outcome = new Outcome<R>('the job', opts)
+    let stream: WatchStream | null = null
+    const p: Pending = {
+      kind: 'submit',
+      gen: 0,
+      encode: (w, rid, resend) => writeSubmit(w, rid, queue, bytes, wireOpts, resend ? connLastJob : -1),
+      // Called synchronously, in frame order: `submitted`, then `snapshot` under the same rid.
+      resolve: (m) => {
+        const msg = m as unknown[]
+        if (msg[0] !== Op.submitted) return stream?.onSnapshot(msg[2] as Record<string, unknown>)
+        const jobId = msg[2] as number
+        // Timed out or aborted before the job was stored: the broker's watch is not wanted.
+        if (outcome.finished) return this.requestUnwatch(jobId)
+        outcome.what = `job ${jobId}`
+        stream = this.openStream(jobId, outcome)
+        p.kind = 'watch' // from now on the stream re-watches by itself after a reconnect
+        this.pending.set(rid, p)
+      },
+      reject: (err) => {
+        if (stream === null) outcome.fail(err)
+        else if (err.code !== 'connection_lost') stream.fail(err)
+      },
+    }
+    const rid = this.send(p)
+    return outcome.promise
   }
 
   /** Waits for the job's result; throws JobFailedError / JobCancelledError if it ended so. */
   result<R = unknown>(id: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<R> {
-    const ac = new AbortController()
-    return this.waitTerminal(Promise.resolve(this.watch<R>(id, { signal: ac.signal })), () => `job ${id}`, ac, opts)
+    const jobId = parseId(id)
+    const outcome = new Outcome<R>(`job ${id}`, opts)
+    if (!outcome.finished) this.follow(jobId, outcome)
+    return outcome.promise
   }
 
-  /** Follows a watch to its end: the result, or JobFailedError / JobCancelledError / not_found / timeout / aborted. */
-  private async waitTerminal<R>(
-    events: Promise<AsyncIterableIterator<WatchEvent<R>>>,
-    what: () => string,
-    ac: AbortController,
-    opts: { timeoutMs?: number; signal?: AbortSignal },
-  ): Promise<R> {
-    const onAbort = () => ac.abort()
-    opts.signal?.addEventListener('abort', onAbort, { once: true })
-    let timedOut = false
-    const timer =
-      opts.timeoutMs === undefined
-        ? null
-        : setTimeout(() => {
-            timedOut = true
-            ac.abort()
-          }, opts.timeoutMs)
-    let last: WatchEvent<R> | undefined
-    try {
-      for await (const ev of await withSignal(events, ac.signal)) {
-        last = ev
-        if (ev.type === 'removed') throw new BrokerError('not_found', `job ${ev.id} was removed`, Number(ev.id))
-        if (ev.state === 'completed') return ev.result as R
-        if (ev.state === 'failed') throw new JobFailedError(ev.id, ev.error)
-        if (ev.state === 'cancelled') throw new JobCancelledError(ev.id)
-      }
-      throw new BrokerError('internal', `the watch of ${what()} ended without a terminal state`)
-    } catch (err) {
-      if (timedOut)
-        throw new BrokerError('timeout', `${last === undefined ? what() : `job ${last.id}`} did not finish within ${opts.timeoutMs} ms`)
-      throw err
-    } finally {
-      if (timer !== null) clearTimeout(timer)
-      opts.signal?.removeEventListener('abort', onAbort)
-    }
+  /** Opens a stream of the job's events into `sink` and subscribes it now or once connected. */
+  private follow(jobId: number, sink: WatchSink, signal?: AbortSignal): void {
+    const stream = this.openStream(jobId, sink, signal)
+    if (sink.finished) return
+    if (this.ready) stream.subscribe()
+    else if (this.closed) stream.fail(new BrokerError('closed', 'the client was closed'))
+    else if (this.opts.reconnect === false) stream.fail(new BrokerError('connection_lost', 'not connected'))
+    // else: subscribed when the connection is back (onWelcome)
   }
 
   /** The job's current snapshot. */

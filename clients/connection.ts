@@ -8,7 +8,7 @@ import { BrokerError } from '../protocol/errors.js'
 import { Op, PROTOCOL_VERSION, WS_PATH } from '../protocol/ops.js'
 import { openTransport, type Transport } from './transport.js'
 import { toEvent } from './wire.js'
-import { WatchStream } from './watch-stream.js'
+import { WatchStream, type WatchSink } from './watch-stream.js'
 import type { WorkerImpl } from './worker.js'
 import type { ConnectOptions } from './types.js'
 
@@ -288,13 +288,13 @@ export class Connection {
 
   // ---- watch streams -------------------------------------------------------------------------
 
-  /** Registers a watch stream (its snapshot is requested by the caller). */
-  protected openStream(jobId: number, signal: AbortSignal | undefined): WatchStream {
-    const stream = new WatchStream(this, jobId)
+  /** Registers a watch stream feeding `sink` (its snapshot is requested by the caller). */
+  protected openStream(jobId: number, sink: WatchSink, signal?: AbortSignal): WatchStream {
+    const stream = new WatchStream(this, jobId, sink)
     let set = this.watches.get(jobId)
     if (set === undefined) this.watches.set(jobId, (set = new Set()))
     set.add(stream)
-    stream.iterator.onFinish = () => this.unwatch(stream)
+    sink.onFinish = () => this.unwatch(stream)
     if (signal !== undefined) {
       if (signal.aborted) stream.fail(new BrokerError('aborted', 'the watch was aborted'))
       else signal.addEventListener('abort', () => stream.fail(new BrokerError('aborted', 'the watch was aborted')), { once: true })
@@ -307,9 +307,12 @@ export class Connection {
     if (set === undefined || !set.delete(stream)) return
     if (set.size > 0) return
     this.watches.delete(stream.jobId)
-    if (!stream.reachedEnd && this.ready && !this.closed) {
-      this.request('internal', (w, rid) => w.array(3).uint(Op.unwatch).uint(rid).uint(stream.jobId)).catch(() => {})
-    }
+    if (!stream.reachedEnd) this.requestUnwatch(stream.jobId)
+  }
+
+  /** Tells the broker to stop sending this job's events (best effort: a lost one ends by itself). */
+  protected requestUnwatch(jobId: number): void {
+    if (this.ready && !this.closed) this.request('internal', (w, rid) => w.array(3).uint(Op.unwatch).uint(rid).uint(jobId)).catch(() => {})
   }
 
   // ---- input ---------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-// One watch() iteration: asks the broker for the job's snapshot, then passes on its events, and
-// ends after the event that ends the job (completed, failed, cancelled, removed). Events that
-// arrive before the snapshot are already reflected in it and are dropped (PROTOCOL.md §3 watch).
+// One watch of a job: asks the broker for the job's snapshot, then passes on its events to a sink
+// (watch()'s async iterator, or result()/run()'s Outcome), and ends after the event that ends the
+// job (completed, failed, cancelled, removed). Events that arrive before the snapshot are already
+// reflected in it and are dropped (PROTOCOL.md §3 watch).
 
 import type { FrameWriter } from '../protocol/codec.js'
 import type { BrokerError } from '../protocol/errors.js'
 import { Op } from '../protocol/ops.js'
-import { QueuedIterator } from './queued-iterator.js'
 import { endsWatch, toSnapshot } from './wire.js'
 import type { WatchEvent } from './types.js'
 
@@ -14,14 +14,23 @@ export interface WatchRequester {
   requestWatch(encode: (w: FrameWriter, rid: number) => void, onReply: (m: unknown[]) => void, onError: (err: BrokerError) => void): void
 }
 
+/** Where a stream's events go: the first call of end() or fail() finishes it (and runs onFinish). */
+export interface WatchSink {
+  push(ev: WatchEvent): void
+  end(): void
+  fail(err: unknown): void
+  readonly finished: boolean
+  onFinish: () => void
+}
+
 export class WatchStream {
-  readonly iterator = new QueuedIterator<WatchEvent>()
   private haveSnapshot = false
   reachedEnd = false
 
   constructor(
     private readonly connection: WatchRequester,
     readonly jobId: number,
+    readonly sink: WatchSink,
   ) {}
 
   /** (Re)subscribes: the broker answers with a fresh snapshot, events follow. */
@@ -37,7 +46,7 @@ export class WatchStream {
   }
 
   onSnapshot(raw: Record<string, unknown>): void {
-    if (this.iterator.finished) return
+    if (this.sink.finished) return
     this.haveSnapshot = true
     const snap = toSnapshot(raw)
     const ev: WatchEvent = {
@@ -51,23 +60,23 @@ export class WatchStream {
     if (snap.result !== undefined) ev.result = snap.result
     if (snap.error !== undefined) ev.error = snap.error
     if (snap.progress !== undefined) ev.progress = snap.progress
-    this.iterator.push(ev)
+    this.sink.push(ev)
     if (endsWatch(snap.state, 'snapshot')) this.finish()
   }
 
   onEvent(ev: WatchEvent): void {
     // Events before the snapshot are already reflected in it (the broker answers watches last).
-    if (!this.haveSnapshot || this.iterator.finished) return
-    this.iterator.push(ev)
+    if (!this.haveSnapshot || this.sink.finished) return
+    this.sink.push(ev)
     if (endsWatch(ev.state, ev.type)) this.finish()
   }
 
   private finish(): void {
     this.reachedEnd = true
-    this.iterator.end()
+    this.sink.end()
   }
 
   fail(err: unknown): void {
-    this.iterator.fail(err)
+    this.sink.fail(err)
   }
 }
