@@ -1,5 +1,5 @@
-// Wires the daemon together: store → broker (recovery) → uWS app (WebSocket /v1, HTTP /health)
-// → listen. `stop()` is the graceful shutdown: stop accepting and dispatching, commit, close.
+// Wires the daemon together: store → broker (recovery) → uWS app (WebSocket /v1, the HTTP API
+// under /v1/…, health) → listen. `stop()` is the graceful shutdown: stop accepting and dispatching, commit, close.
 
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -7,7 +7,11 @@ import type { Logger } from 'pino'
 import { Broker } from './broker.js'
 import { Session, type SessionConfig } from './session.js'
 import { Store, type Durability } from './store.js'
-import { createApp, listen, remoteAddress, socketOf, type App, type WebSocket } from './uws.js'
+import { createApp, listen, remoteAddress, socketOf, type App, type HttpResponse, type WebSocket } from './uws.js'
+import { HttpTopics } from './http/job-watch.js'
+import { Reply } from './http/reply.js'
+import { HttpApi } from './http/routes.js'
+import { BrokerError } from '../protocol/errors.js'
 import { CloseCode, Limits, WS_PATH } from '../protocol/ops.js'
 
 export interface ServerConfig {
@@ -43,9 +47,16 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     throw new Error(`cannot open the data file ${config.data}: ${(err as Error).message} (is another brokerd using it?)`, { cause: err })
   }
   const app = createApp()
-  const broker = new Broker<Session>(
+  // Job events go to WebSockets through uWS pub/sub, and to HTTP watchers through the tap.
+  const httpTopics = new HttpTopics()
+  const broker = new Broker(
     store,
-    { publish: (topic, frame) => void app.publish(topic, frame, true, false) },
+    {
+      publish: (topic, frame) => {
+        app.publish(topic, frame, true, false)
+        httpTopics.publish(topic, frame)
+      },
+    },
     {
       leaseMs: config.leaseMs,
       retentionMs: config.retentionMs,
@@ -104,15 +115,18 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       log.info({ remote: data.remote, code, connections: sockets.size }, 'connection closed')
     },
   })
-  app.get('/health', (res) => {
-    res.cork(() => res.writeHeader('content-type', 'application/json').end(JSON.stringify({ status: broker.stopping ? 'stopping' : 'ok' })))
+  const http = new HttpApi(broker, { authToken: config.authToken, maxPayload: config.maxPayload }, httpTopics)
+  http.register(app)
+  const health = (res: HttpResponse) => new Reply(res).json('200 OK', { status: broker.stopping ? 'stopping' : 'ok' })
+  app.get('/health', health)
+  app.get('/healthz', health)
+  app.get('/readyz', (res) => {
+    if (broker.stopping) new Reply(res).json('503 Service Unavailable', { status: 'stopping' })
+    else new Reply(res).json('200 OK', { status: 'ready' })
   })
   app.any('/*', (res) => {
-    res.cork(() =>
-      res
-        .writeStatus('404 Not Found')
-        .writeHeader('content-type', 'application/json')
-        .end(JSON.stringify({ code: 'not_found', message: `WebSocket clients connect to ${WS_PATH}` })),
+    new Reply(res).error(
+      new BrokerError('not_found', `no such path: the HTTP API is under /v1/ (protocol/HTTP.md); WebSocket clients connect to ${WS_PATH}`),
     )
   })
 
@@ -128,6 +142,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         broker.stopping = true
         broker.stopTimers()
         listener.close()
+        http.watches.closeAll()
         broker.flush()
         for (const ws of [...sockets]) ws.end(CloseCode.goingAway, 'broker stopping')
         broker.flush()

@@ -72,7 +72,7 @@ export class Session implements DeliveryTarget {
 
   constructor(
     private readonly socket: Socket,
-    private readonly broker: Broker<Session>,
+    private readonly broker: Broker,
     private readonly config: SessionConfig,
     private readonly log: Logger,
     readonly remote: string,

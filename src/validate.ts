@@ -30,7 +30,7 @@ export function queueAt(m: unknown[], i: number, name = 'queue'): string {
   return checkQueueName(v, name)
 }
 
-function checkQueueName(v: string, name: string): string {
+export function checkQueueName(v: string, name: string): string {
   if (!QUEUE_NAME_RE.test(v))
     badRequest(`${name} must be 1-${Limits.maxQueueName} characters of [A-Za-z0-9_.:-], got ${JSON.stringify(v.slice(0, 40))}`)
   return v

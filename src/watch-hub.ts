@@ -131,7 +131,8 @@ export class WatchHub<W extends Watcher = Watcher> {
       // Held events go out first: the snapshot includes them, the new watcher must not get them.
       const held = this.held.get(jobId)
       if (held !== undefined) this.publish(jobId, held.topic, null, held)
-      if (answer(watcher, rid, jobId)) this.add(watcher, jobId)
+      // A watcher that ended on its snapshot (an HTTP long poll that answered) is not subscribed.
+      if (answer(watcher, rid, jobId) && !watcher.closed) this.add(watcher, jobId)
     }
     this.newWatches.length = 0
   }
