@@ -2,6 +2,7 @@
 // daemon shares, in protocol/shapes.ts), with its defaults documented where it is declared.
 
 import type { Backoff, QueueMap } from '../protocol/shapes.js'
+import type { EventView, SnapshotView } from '../protocol/events.js'
 import type { EventType as JobEventType, JobState } from '../protocol/ops.js'
 export type { Backoff, QueueCounts, QueueMap, QueueSettings, QueueSettingsChange } from '../protocol/shapes.js'
 export type { FinishedState, JobState } from '../protocol/ops.js'
@@ -120,35 +121,16 @@ export interface ErrorInfo {
   [k: string]: unknown
 }
 
-export interface WatchEvent<R = unknown> {
-  type: EventType
-  state: JobState
-  id: string
-  attempt: number
-  /** ms since epoch of the transition (for `snapshot`: of the last known change). */
-  at: number
-  /** `delayed` state, `retrying` event: when the job is (next) queued. */
-  runAt?: number
+/** One item of watch(): the snapshot first, then the job's events (protocol/events.ts). */
+export interface WatchEvent<R = unknown> extends Omit<EventView, 'result' | 'error'> {
   result?: R
   error?: ErrorInfo
-  progress?: unknown
 }
 
-export interface JobSnapshot<R = unknown> {
-  id: string
-  queue: string
-  state: JobState
-  attempt: number
-  maxAttempts: number
-  priority: number
-  createdAt: number
-  /** While `delayed`: when it becomes queued. */
-  runAt?: number
-  finishedAt?: number
-  leaseDeadline?: number
+/** A job as get() / listJobs() show it (protocol/events.ts). */
+export interface JobSnapshot<R = unknown> extends Omit<SnapshotView, 'result' | 'error'> {
   result?: R
   error?: ErrorInfo
-  progress?: unknown
 }
 
 export interface Stats {

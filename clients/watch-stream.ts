@@ -6,7 +6,8 @@
 import type { FrameWriter } from '../protocol/codec.js'
 import type { BrokerError } from '../protocol/errors.js'
 import { Op } from '../protocol/ops.js'
-import { endsWatch, toSnapshot } from './wire.js'
+import { endsWatch, snapshotEvent } from '../protocol/events.js'
+import { toSnapshot } from './wire.js'
 import type { WatchEvent } from './types.js'
 
 /** What a stream needs from its connection: a watch request whose reply is handled in frame order. */
@@ -48,20 +49,9 @@ export class WatchStream {
   onSnapshot(raw: Record<string, unknown>): void {
     if (this.sink.finished) return
     this.haveSnapshot = true
-    const snap = toSnapshot(raw)
-    const ev: WatchEvent = {
-      type: 'snapshot',
-      state: snap.state,
-      id: snap.id,
-      attempt: snap.attempt,
-      at: snap.finishedAt ?? snap.createdAt,
-    }
-    if (snap.runAt !== undefined) ev.runAt = snap.runAt
-    if (snap.result !== undefined) ev.result = snap.result
-    if (snap.error !== undefined) ev.error = snap.error
-    if (snap.progress !== undefined) ev.progress = snap.progress
+    const ev = snapshotEvent(toSnapshot(raw)) as WatchEvent
     this.sink.push(ev)
-    if (endsWatch(snap.state, 'snapshot')) this.finish()
+    if (endsWatch(ev.state, ev.type)) this.finish()
   }
 
   onEvent(ev: WatchEvent): void {

@@ -4,7 +4,8 @@
 import { FrameWriter, decodeValue } from '../protocol/codec.js'
 import { BrokerError } from '../protocol/errors.js'
 import { Limits, Op } from '../protocol/ops.js'
-import type { ErrorInfo, EventType, JobSnapshot, JobState, SubmitOptions, WatchEvent } from './types.js'
+import { eventView, snapshotView } from '../protocol/events.js'
+import type { ErrorInfo, JobSnapshot, SubmitOptions, WatchEvent } from './types.js'
 
 /** A `submit` message; `resendAfter` ≥ 0 marks a re-send after a reconnect (PROTOCOL.md §5). */
 export function writeSubmit(
@@ -68,42 +69,14 @@ export function nackOptions(err: unknown): Record<string, unknown> | null {
   return out
 }
 
+/** An `event` message as the SDK's WatchEvent (values decoded to JavaScript). */
 export function toEvent(m: unknown[]): WatchEvent {
-  const type = m[2] as EventType
-  const ev: WatchEvent = { type, state: m[3] as JobState, id: String(m[1]), attempt: m[4] as number, at: m[6] as number }
-  if (typeof m[7] === 'number') ev.runAt = m[7]
-  const data = m[5]
-  if (data instanceof Uint8Array) {
-    const value = decodeValue(data)
-    if (type === 'completed') ev.result = value
-    else if (type === 'progress') ev.progress = value
-    else ev.error = value as ErrorInfo
-  }
-  return ev
+  return eventView(m, decodeValue) as WatchEvent
 }
 
+/** A `snapshot` map as the SDK's JobSnapshot (values decoded to JavaScript). */
 export function toSnapshot(raw: Record<string, unknown>): JobSnapshot {
-  const snap: JobSnapshot = {
-    id: String(raw.id),
-    queue: raw.queue as string,
-    state: raw.state as JobState,
-    attempt: raw.attempt as number,
-    maxAttempts: raw.maxAttempts as number,
-    priority: typeof raw.priority === 'number' ? raw.priority : 0,
-    createdAt: raw.createdAt as number,
-  }
-  if (typeof raw.runAt === 'number') snap.runAt = raw.runAt
-  if (typeof raw.finishedAt === 'number') snap.finishedAt = raw.finishedAt
-  if (typeof raw.leaseDeadline === 'number') snap.leaseDeadline = raw.leaseDeadline
-  if (raw.result instanceof Uint8Array) snap.result = decodeValue(raw.result)
-  if (raw.error instanceof Uint8Array) snap.error = decodeValue(raw.error) as ErrorInfo
-  if (raw.progress instanceof Uint8Array) snap.progress = decodeValue(raw.progress)
-  return snap
-}
-
-/** States after which a job's watch ends. */
-export function endsWatch(state: JobState, type: EventType): boolean {
-  return type === 'removed' || state === 'completed' || state === 'failed' || state === 'cancelled'
+  return snapshotView(raw, decodeValue) as JobSnapshot
 }
 
 /** `p`, rejected with BrokerError `aborted` when `signal` aborts first. */

@@ -15,7 +15,8 @@ import type { Backoff } from './backoff.js'
 import type { QueueMap, QueueSettingsChange } from '../protocol/shapes.js'
 import { BrokerError } from '../protocol/errors.js'
 import { encodeValue } from '../protocol/codec.js'
-import { FINISHED_STATES, STATE_NAMES } from '../protocol/ops.js'
+import { STATE_NAMES } from '../protocol/ops.js'
+import { isFinishedState } from '../protocol/events.js'
 
 export interface BrokerOptions {
   leaseMs: number
@@ -61,14 +62,18 @@ export const DEFAULT_SUBMIT: Readonly<SubmitOptions> = Object.freeze({
   waitMs: 0,
 })
 
-/** A connection as the broker sees it at the end of a turn. */
-export interface FlushTarget extends Watcher {
-  flush(): void
-  /** Its frame of this turn holds more than deliveries (a reply, a snapshot, an error, ...). */
-  readonly answering: boolean
+/** Who a watch answers: a WebSocket session, or an HTTP long poll / event stream. */
+export interface WatchTarget extends Watcher {
   /** Answers a watch (after the turn's commit). */
   pushSnapshot(rid: number, snapshot: Record<string, unknown>): void
   pushError(rid: number, error: BrokerError): void
+}
+
+/** A connection as the broker sees it at the end of a turn. */
+export interface FlushTarget extends WatchTarget {
+  flush(): void
+  /** Its frame of this turn holds more than deliveries (a reply, a snapshot, an error, ...). */
+  readonly answering: boolean
 }
 
 /** Who a waiting submit answers when it gets in (or times out). */
@@ -84,7 +89,7 @@ export const WAITING_BYTES = 64 * 1024 * 1024
 export const CONSUMER_LOST = encodeValue({ name: 'ConsumerLost', message: 'the connection holding the job closed' })
 
 export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorContext {
-  readonly hub: WatchHub<S>
+  readonly hub: WatchHub<WatchTarget>
   readonly defaultRetentionMs: number
   private readonly byName = new Map<string, QueueActor>()
   private readonly byId = new Map<number, QueueActor>()
@@ -106,7 +111,7 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
     readonly opts: BrokerOptions,
     private readonly log: Logger,
   ) {
-    this.hub = new WatchHub<S>(publisher)
+    this.hub = new WatchHub<WatchTarget>(publisher)
     this.defaultRetentionMs = opts.retentionMs
     this.lastJob = store.lastJobId()
     store.onWrite = () => this.scheduleFlush()
@@ -149,6 +154,11 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
     const actor = this.byName.get(name)
     if (actor === undefined) throw new BrokerError('not_found', `queue ${name} does not exist`)
     return actor
+  }
+
+  /** Refuses new work (submits, consumers, pops) during a graceful stop. */
+  refuseIfStopping(): void {
+    if (this.stopping) throw new BrokerError('shutting_down', 'the broker is stopping; reconnect and retry')
   }
 
   // ---- submit --------------------------------------------------------------------------------
@@ -553,14 +563,14 @@ export class Broker<S extends SubmitTarget = SubmitTarget> implements ActorConte
     }
   }
 
-  private readonly answerWatch = (watcher: S, rid: number, jobId: number): boolean => {
+  private readonly answerWatch = (watcher: WatchTarget, rid: number, jobId: number): boolean => {
     const snap = this.snapshot(jobId)
     if (snap === undefined) {
       watcher.pushError(rid, notFound(jobId))
       return false
     }
     watcher.pushSnapshot(rid, snap)
-    return !FINISHED_STATES.includes(snap.state as (typeof FINISHED_STATES)[number])
+    return !isFinishedState(snap.state as string)
   }
 
   /** Lease expiry and retention purge; one timer each for the whole broker, none per job. */

@@ -115,7 +115,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       log.info({ remote: data.remote, code, connections: sockets.size }, 'connection closed')
     },
   })
-  const http = new HttpApi(broker, { authToken: config.authToken, maxPayload: config.maxPayload }, httpTopics)
+  const http = new HttpApi(broker, { authToken: config.authToken, maxPayload: config.maxPayload }, httpTopics, log)
   http.register(app)
   const health = (res: HttpResponse) => new Reply(res).json('200 OK', { status: broker.stopping ? 'stopping' : 'ok' })
   app.get('/health', health)

@@ -2,11 +2,11 @@
 // queue actors, and gathers its replies into one frame per turn. It holds what is per connection
 // (consumers, leases held, watches) and nothing of a queue's state.
 
-import { timingSafeEqual } from 'node:crypto'
 import type { Logger } from 'pino'
 import { FrameWriter, decodeFrame } from '../protocol/codec.js'
 import { BrokerError } from '../protocol/errors.js'
 import { CloseCode, FINISHED_STATES, Limits, Op, PROTOCOL_VERSION, STATE_NAMES } from '../protocol/ops.js'
+import { sameSecret } from './auth.js'
 import { CONSUMER_LOST, type Broker } from './broker.js'
 import { Consumer, type DeliveryTarget } from './consumer.js'
 import type { JobRef } from './job.js'
@@ -142,7 +142,7 @@ export class Session implements DeliveryTarget {
       case Op.submit: {
         const queue = queueAt(m, 2)
         const payload = binAt(m, 3, 'payload', maxPayload, false) as Uint8Array
-        this.guardStopping()
+        this.broker.refuseIfStopping()
         const opts = submitOptsAt(m, 4)
         const r = b.submit(this, rid, queue, payload, opts, this.client)
         if (r === null) return // waiting for room in a full queue: answered by pushSubmitted
@@ -173,7 +173,7 @@ export class Session implements DeliveryTarget {
         const queues = queuesAt(m, 3)
         const credit = uintAt(m, 4, 'credit', 0, Limits.maxCredit)
         const leaseMs = optLease(optsAt(m, 5, ['leaseMs']), this.config.leaseMs)
-        this.guardStopping()
+        this.broker.refuseIfStopping()
         const actors = queues.map((q) => b.actor(q))
         const consumer = new Consumer(id, this, actors, credit, leaseMs)
         for (const a of actors) a.consumers++
@@ -315,7 +315,7 @@ export class Session implements DeliveryTarget {
       options[i] = submitOptsAt(item, 1)
       if (options[i].watch) badRequest('option watch is for submit only; watch batch jobs with watch')
     }
-    this.guardStopping()
+    this.broker.refuseIfStopping()
     // Effects first (each submit may deliver to a consumer of this very connection), reply after.
     const r = this.broker.submitMany(this, rid, queue, payloads, options, this.client)
     if (r !== null) this.writeSubmitted(this.replies, rid, r.ids, r.duplicates, true)
@@ -326,7 +326,7 @@ export class Session implements DeliveryTarget {
     const queues = queuesAt(m, 2)
     const timeoutMs = uintAt(m, 3, 'timeoutMs', 0, Limits.maxPopTimeoutMs)
     const leaseMs = optLease(optsAt(m, 4, ['leaseMs']), this.config.leaseMs)
-    this.guardStopping()
+    this.broker.refuseIfStopping()
     const actors: QueueActor[] = queues.map((q) => this.broker.actor(q))
     const consumer = new Consumer(0, this, actors, 1, leaseMs, rid)
     this.broker.serve(consumer)
@@ -348,10 +348,6 @@ export class Session implements DeliveryTarget {
   private writePoppedNothing(rid: number): void {
     this.replies.array(3).uint(Op.popped).uint(rid).nil()
     this.markDirty()
-  }
-
-  private guardStopping(): void {
-    if (this.broker.stopping) throw new BrokerError('shutting_down', 'the broker is stopping; reconnect and retry')
   }
 
   private consumer(m: unknown[]): Consumer {
@@ -540,10 +536,4 @@ export class Session implements DeliveryTarget {
     this.held.clear()
     this.broker.hub.dropWatcher(this)
   }
-}
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given)
-  const b = Buffer.from(expected)
-  return a.length === b.length && timingSafeEqual(a, b)
 }

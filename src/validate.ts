@@ -67,8 +67,14 @@ export function binAt(m: unknown[], i: number, name: string, maxBytes: number, o
 export function optsAt(m: unknown[], i: number, allowed: readonly string[]): Record<string, unknown> | null {
   const v = m[i]
   if (v === null || v === undefined) return null
-  if (!isMap(v)) badRequest(`options (field ${i}) must be a map`)
-  for (const k of Object.keys(v)) if (!allowed.includes(k)) badRequest(`unknown option '${k}'; this broker knows: ${allowed.join(', ')}`)
+  return mapOf(v, allowed, `options (field ${i})`)
+}
+
+/** A map (a JSON object, over HTTP) whose keys are all in `allowed`; `what` names it in errors. */
+export function mapOf(v: unknown, allowed: readonly string[], what: string): Record<string, unknown> {
+  if (!isMap(v)) badRequest(`${what} must be a map (a JSON object)`)
+  for (const k of Object.keys(v))
+    if (!allowed.includes(k)) badRequest(`${what}: unknown field '${k}'; this broker knows: ${allowed.join(', ')}`)
   return v
 }
 
@@ -211,8 +217,12 @@ export function nackOptsAt(m: unknown[], i: number): { retry: boolean; retryAfte
 
 /** A job state name (for list_jobs and purge), limited to `allowed`. */
 export function stateAt(m: unknown[], i: number, allowed: readonly string[]): number {
-  const v = m[i]
+  return stateCode(m[i], allowed, `state (field ${i})`)
+}
+
+/** A job state name limited to `allowed`, as its numeric code. */
+export function stateCode(v: unknown, allowed: readonly string[], what: string): number {
   const code = typeof v === 'string' && allowed.includes(v) ? (STATE_NAMES as readonly string[]).indexOf(v) : -1
-  if (code < 0) badRequest(`state (field ${i}) must be one of ${allowed.join(', ')}`)
+  if (code < 0) badRequest(`${what} must be one of ${allowed.join(', ')}`)
   return code
 }

@@ -25,8 +25,8 @@ export class HttpAnswer implements SubmitTarget {
   }
 
   /** Answers `status` + `body` after this turn's commit. */
-  later(status: string, body: () => unknown): void {
-    this.set(() => this.reply.json(status, body()))
+  later(status: string, body: unknown): void {
+    this.set(() => this.reply.json(status, body))
   }
 
   pushSubmitted(_rid: number, ids: number[], duplicates: boolean[], many: boolean): void {

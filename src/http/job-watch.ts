@@ -7,16 +7,14 @@
 
 import { decodeFrame } from '../../protocol/codec.js'
 import { BrokerError } from '../../protocol/errors.js'
-import { FINISHED_STATES } from '../../protocol/ops.js'
-import type { Broker, SubmitTarget } from '../broker.js'
+import { endsWatch, eventView, isFinishedState, snapshotEvent, type EventView } from '../../protocol/events.js'
+import type { Broker, WatchTarget } from '../broker.js'
 import { jobTopic } from '../watch-hub.js'
-import { eventJson, snapshotEvent, snapshotJson } from './json.js'
+import { jsonValue, snapshotJson } from './json.js'
 import type { Reply } from './reply.js'
 
 export const SWEEP_MS = 250
 export const KEEPALIVE_MS = 15_000
-
-const isFinished = (state: unknown): boolean => FINISHED_STATES.includes(state as (typeof FINISHED_STATES)[number])
 
 /** The HTTP side of job topics: topic → its HTTP watchers. */
 export class HttpTopics {
@@ -35,13 +33,20 @@ export class HttpTopics {
     if (set.size === 0) this.byTopic.delete(topic)
   }
 
-  /** A published frame (one or more event messages); costs one map lookup when nobody watches over HTTP. */
+  /**
+   * A published frame: one or more event messages of the topic's job. Costs one size check when
+   * nobody watches over HTTP; each event is turned into JSON once, however many watch it. (A Set
+   * may lose the watcher being visited while it is iterated: one that ends leaves at once.)
+   */
   publish(topic: string, frame: Uint8Array): void {
     if (this.byTopic.size === 0) return
     const set = this.byTopic.get(topic)
     if (set === undefined) return
-    const messages = decodeFrame(frame)
-    for (const m of messages) for (const w of [...set]) w.onEvent(m as unknown[])
+    for (const m of decodeFrame(frame)) {
+      const ev = eventView(m as unknown[], jsonValue)
+      const data = JSON.stringify(ev)
+      for (const w of set) w.onEvent(ev, data)
+    }
   }
 }
 
@@ -72,19 +77,18 @@ export class HttpWatchContext {
 
   private readonly sweep = (): void => {
     const now = Date.now()
-    for (const w of [...this.active]) w.tick(now)
+    for (const w of this.active) w.tick(now)
   }
 
   /** Graceful stop: held polls answer shutting_down, streams end. */
   closeAll(): void {
-    for (const w of [...this.active]) w.shutDown()
+    for (const w of this.active) w.shutDown()
   }
 }
 
 /** Common part of a long poll and an event stream: a hub watcher answered over one response. */
-export abstract class HttpJobWatch implements SubmitTarget {
+export abstract class HttpJobWatch implements WatchTarget {
   readonly watching = new Set<number>()
-  readonly answering = false
   private finished = false
 
   constructor(
@@ -131,11 +135,9 @@ export abstract class HttpJobWatch implements SubmitTarget {
     this.finish()
   }
 
-  pushSubmitted(): void {}
-  flush(): void {}
-
   abstract pushSnapshot(rid: number, snapshot: Record<string, unknown>): void
-  abstract onEvent(m: unknown[]): void
+  /** An event of the job (published after its commit), and its JSON text. */
+  abstract onEvent(ev: EventView, data: string): void
   abstract tick(now: number): void
   abstract shutDown(): void
 }
@@ -157,15 +159,13 @@ export class LongPoll extends HttpJobWatch {
   pushSnapshot(_rid: number, snap: Record<string, unknown>): void {
     const state = snap.state as string
     // A finished job cannot change while watched (a retry is a new request): answer now.
-    if (isFinished(state) || (!this.untilDone && this.baseline !== null && state !== this.baseline)) return this.answer(snap)
+    if (isFinishedState(state) || (!this.untilDone && this.baseline !== null && state !== this.baseline)) return this.answer(snap)
     this.baseline ??= state
   }
 
-  onEvent(m: unknown[]): void {
-    if (m[1] !== this.jobId) return
-    if (m[2] === 'removed') return this.pushError(0, new BrokerError('not_found', `job ${this.jobId} was removed`, this.jobId))
-    const state = m[3] as string
-    if (this.untilDone ? isFinished(state) : state !== this.baseline) this.answerNow()
+  onEvent(ev: EventView): void {
+    if (ev.type === 'removed') return this.pushError(0, new BrokerError('not_found', `job ${this.jobId} was removed`, this.jobId))
+    if (this.untilDone ? isFinishedState(ev.state) : ev.state !== this.baseline) this.answerNow()
   }
 
   tick(now: number): void {
@@ -202,20 +202,18 @@ export class SseStream extends HttpJobWatch {
   private open = false
 
   pushSnapshot(_rid: number, snap: Record<string, unknown>): void {
-    const ev = snapshotEvent(snap)
-    const last = isFinished(ev.state)
+    const ev = snapshotEvent(snapshotJson(snap))
+    const last = endsWatch(ev.state, ev.type)
     this.open = true
     this.lastWrite = Date.now()
-    this.reply.open('200 OK', SSE_HEADERS, 'retry: 1000\n\n' + this.message('snapshot', ev, last))
+    this.reply.open('200 OK', SSE_HEADERS, 'retry: 1000\n\n' + this.message(ev.type, JSON.stringify(ev), last))
     if (last) this.close()
   }
 
-  onEvent(m: unknown[]): void {
-    if (m[1] !== this.jobId || !this.open) return
-    const ev = eventJson(m)
-    const last = ev.type === 'removed' || isFinished(ev.state)
+  onEvent(ev: EventView, data: string): void {
+    const last = endsWatch(ev.state, ev.type)
     this.lastWrite = Date.now()
-    this.reply.write(this.message(ev.type as string, ev, last))
+    this.reply.write(this.message(ev.type, data, last))
     if (last) this.close()
   }
 
@@ -231,9 +229,9 @@ export class SseStream extends HttpJobWatch {
     else this.pushError(0, new BrokerError('shutting_down', 'the broker is stopping; reconnect later'))
   }
 
-  private message(type: string, ev: Record<string, unknown>, last: boolean): string {
+  private message(type: string, data: string, last: boolean): string {
     const id = last ? `${this.jobId}.end` : `${this.jobId}.${this.seq++}`
-    return `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(ev)}\n\n`
+    return `id: ${id}\nevent: ${type}\ndata: ${data}\n\n`
   }
 
   private close(): void {

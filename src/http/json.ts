@@ -3,6 +3,7 @@
 // result, error, progress) becomes JSON, with `{"$bin"}` / `{"$raw"}` for what JSON cannot hold.
 
 import { decodeValue } from '../../protocol/codec.js'
+import { snapshotView, type SnapshotView } from '../../protocol/events.js'
 
 /** The stored MessagePack bytes of a value as a JSON-ready value. */
 export function jsonValue(bytes: Uint8Array): unknown {
@@ -27,28 +28,7 @@ function jsonSafe(v: unknown): unknown {
   return v
 }
 
-const VALUE_FIELDS = ['result', 'error', 'progress'] as const
-
-/** A broker snapshot (PROTOCOL.md §6) as the HTTP API answers it: string id, decoded values. */
-export function snapshotJson(snap: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...snap, id: String(snap.id) }
-  for (const f of VALUE_FIELDS) if (snap[f] instanceof Uint8Array) out[f] = jsonValue(snap[f])
-  return out
-}
-
-/** An `event` message [71, job, type, state, attempt, data?, at, runAt?] as the SDK's WatchEvent. */
-export function eventJson(m: unknown[]): Record<string, unknown> {
-  const type = m[2] as string
-  const ev: Record<string, unknown> = { type, id: String(m[1]), state: m[3], attempt: m[4], at: m[6] }
-  if (typeof m[7] === 'number') ev.runAt = m[7]
-  if (m[5] instanceof Uint8Array) ev[type === 'completed' ? 'result' : type === 'progress' ? 'progress' : 'error'] = jsonValue(m[5])
-  return ev
-}
-
-/** A snapshot as the first event of a watch (the SDK's `snapshot` WatchEvent). */
-export function snapshotEvent(snap: Record<string, unknown>): Record<string, unknown> {
-  const s = snapshotJson(snap)
-  const ev: Record<string, unknown> = { type: 'snapshot', id: s.id, state: s.state, attempt: s.attempt, at: s.finishedAt ?? s.createdAt }
-  for (const f of ['runAt', ...VALUE_FIELDS]) if (s[f] !== undefined) ev[f] = s[f]
-  return ev
+/** A broker snapshot as the HTTP API answers it: the SDK's JobSnapshot, values as JSON. */
+export function snapshotJson(raw: Record<string, unknown>): SnapshotView {
+  return snapshotView(raw, jsonValue)
 }

@@ -2,13 +2,14 @@
 // calls the same Broker methods as a WebSocket session. Everything a request changes is answered
 // after the turn's commit (HttpAnswer); bodies are size-limited before they are buffered.
 
-import { timingSafeEqual } from 'node:crypto'
+import type { Logger } from 'pino'
 import { encodeValue } from '../../protocol/codec.js'
 import { BrokerError } from '../../protocol/errors.js'
 import { FINISHED_STATES, Limits, STATE_NAMES } from '../../protocol/ops.js'
+import { sameSecret } from '../auth.js'
 import type { Broker, SubmitOptions } from '../broker.js'
 import type { StateCode } from '../lifecycle.js'
-import { badRequest, checkQueueName, optInt, parseSubmitOpts, settingsAt, SUBMIT_KEYS } from '../validate.js'
+import { badRequest, checkQueueName, mapOf, optInt, parseSubmitOpts, settingsAt, stateCode, SUBMIT_KEYS } from '../validate.js'
 import type { App, HttpRequest, HttpResponse } from '../uws.js'
 import { HttpAnswer } from './answer.js'
 import { HttpWatchContext, LongPoll, SseStream, type HttpTopics } from './job-watch.js'
@@ -28,7 +29,6 @@ const MAX_WAIT_S = 120
 
 /** What a handler gets: the parsed request (uWS's req is only valid during its callback). */
 interface Request {
-  method: string
   segments: string[]
   query: URLSearchParams
   headers: { lastEventId: string }
@@ -50,6 +50,7 @@ export class HttpApi {
     private readonly broker: Broker,
     private readonly config: HttpConfig,
     topics: HttpTopics,
+    private readonly log: Logger,
   ) {
     this.watches = new HttpWatchContext(broker, topics)
     this.routes = this.table()
@@ -65,10 +66,7 @@ export class HttpApi {
     return [
       route('queues', {
         get: (r) =>
-          r.answer.later('200 OK', () => ({
-            ...b.stats(null),
-            http: { watches: this.watches.active.size, aborted: this.watches.aborted },
-          })),
+          r.answer.later('200 OK', { ...b.stats(null), http: { watches: this.watches.active.size, aborted: this.watches.aborted } }),
       }),
       route('queues/:queue', { get: (r) => this.queueCall(r, (q) => b.queueInfo(q)) }),
       route('queues/:queue/jobs', {
@@ -85,7 +83,7 @@ export class HttpApi {
       route('queues/:queue/redrive', {
         post: (r) =>
           r.body(SMALL_BODY, (v) => {
-            const o = v === null ? null : fields(v, ['limit'], 'the body')
+            const o = v === null ? null : mapOf(v, ['limit'], 'the body')
             const limit = optInt(o, 'limit', 1, Limits.maxRedrive, Limits.maxRedrive)
             this.queueCall(r, (q) => b.redrive(q, limit))
           }),
@@ -128,24 +126,23 @@ export class HttpApi {
           { allow: allow.join(', ') },
         )
       }
-      let bodyRead = false
-      const request: Request = {
-        method,
+      handler({
         segments: found.params,
         query,
         headers: { lastEventId },
         reply,
         answer: new HttpAnswer(this.broker, reply),
-        body: (limit, then) => {
-          if (bodyRead) throw new Error('body read twice')
-          bodyRead = true
-          this.readBody(res, reply, contentLength, limit, then)
-        },
-      }
-      handler(request)
+        body: (limit, then) => this.readBody(res, reply, contentLength, limit, then, `${method} ${url}`),
+      })
     } catch (err) {
-      reply.error(err)
+      this.fail(reply, err, `${method} ${url}`)
     }
+  }
+
+  /** Answers an error; one that is not a BrokerError is a bug: logged, answered `internal`. */
+  private fail(reply: Reply, err: unknown, request: string): void {
+    if (!(err instanceof BrokerError)) this.log.error({ err, request }, 'internal error while handling an HTTP request')
+    reply.error(err)
   }
 
   private match(segments: string[]): { methods: Record<string, Handler>; params: string[] } | null {
@@ -165,14 +162,18 @@ export class HttpApi {
   private authorized(header: string, query: URLSearchParams): boolean {
     const token = this.config.authToken
     if (token === null) return true
-    const given = header.startsWith('Bearer ') ? header.slice(7) : (query.get('access_token') ?? '')
-    const a = Buffer.from(given)
-    const b = Buffer.from(token)
-    return a.length === b.length && timingSafeEqual(a, b)
+    return sameSecret(header.startsWith('Bearer ') ? header.slice(7) : (query.get('access_token') ?? ''), token)
   }
 
   /** Buffers the body up to `limit` bytes (refused before buffering when content-length says more), parses JSON. */
-  private readBody(res: HttpResponse, reply: Reply, contentLength: string, limit: number, then: (value: unknown) => void): void {
+  private readBody(
+    res: HttpResponse,
+    reply: Reply,
+    contentLength: string,
+    limit: number,
+    then: (value: unknown) => void,
+    request: string,
+  ): void {
     const tooLarge = () => new BrokerError('payload_too_large', `the body is larger than this route's limit of ${limit} bytes`)
     if (contentLength !== '' && Number(contentLength) > limit) return reply.error(tooLarge(), { connection: 'close' })
     const chunks: Buffer[] = []
@@ -195,7 +196,7 @@ export class HttpApi {
         }
         then(value)
       } catch (err) {
-        reply.error(err)
+        this.fail(reply, err, request)
       }
     })
   }
@@ -214,26 +215,20 @@ export class HttpApi {
   }
 
   private queueCall(r: Request, call: (queue: string) => unknown): void {
-    const value = call(this.queueOf(r))
-    r.answer.later('200 OK', () => value)
+    r.answer.later('200 OK', call(this.queueOf(r)))
   }
 
   private jobCall(r: Request, call: (id: number) => unknown): void {
-    const value = call(this.jobOf(r))
-    r.answer.later('200 OK', () => value)
-  }
-
-  private guardStopping(): void {
-    if (this.broker.stopping) throw new BrokerError('shutting_down', 'the broker is stopping; retry against its replacement')
+    r.answer.later('200 OK', call(this.jobOf(r)))
   }
 
   private submit(r: Request): void {
     const queue = this.queueOf(r)
     r.body(2 * this.config.maxPayload + SMALL_BODY, (v) => {
       const { payload, opts } = this.jobItem(v, 'the body')
-      this.guardStopping()
+      this.broker.refuseIfStopping()
+      // Client 0: no re-send de-duplication over HTTP (an idempotency key does that job).
       const res = this.broker.submit(r.answer, 0, queue, payload, opts, 0)
-      this.broker.store.flushInserts()
       if (res !== null) r.answer.pushSubmitted(0, [res.id], [res.duplicate], false)
     })
   }
@@ -241,7 +236,7 @@ export class HttpApi {
   private submitBatch(r: Request): void {
     const queue = this.queueOf(r)
     r.body(BATCH_BODY, (v) => {
-      const o = fields(v, ['jobs'], 'the body')
+      const o = mapOf(v, ['jobs'], 'the body')
       const jobs = o.jobs
       if (!Array.isArray(jobs) || jobs.length === 0 || jobs.length > Limits.maxBatch)
         badRequest(`jobs must be an array of 1-${Limits.maxBatch} {payload, ...options} objects`)
@@ -252,16 +247,15 @@ export class HttpApi {
         payloads.push(item.payload)
         options.push(item.opts)
       }
-      this.guardStopping()
+      this.broker.refuseIfStopping()
       const res = this.broker.submitMany(r.answer, 0, queue, payloads, options, 0)
-      this.broker.store.flushInserts()
       if (res !== null) r.answer.pushSubmitted(0, res.ids, res.duplicates, true)
     })
   }
 
   /** `{payload, ...options}` → the encoded payload and validated options. */
   private jobItem(v: unknown, what: string): { payload: Uint8Array; opts: SubmitOptions } {
-    const o = fields(v, ['payload', ...HTTP_SUBMIT_KEYS], what)
+    const o = mapOf(v, ['payload', ...HTTP_SUBMIT_KEYS], what)
     if (!('payload' in o)) badRequest(`${what}: payload is missing (null is a payload; send {"payload": null})`)
     const payload = encodeValue(o.payload)
     if (payload.length > this.config.maxPayload)
@@ -269,28 +263,24 @@ export class HttpApi {
         'payload_too_large',
         `${what}: the payload is ${payload.length} bytes as MessagePack; the limit is ${this.config.maxPayload}`,
       )
-    const { payload: _, ...rest } = o
-    return { payload, opts: parseSubmitOpts(rest) }
+    return { payload, opts: parseSubmitOpts(o) } // it reads the option keys only
   }
 
   private listJobs(r: Request): void {
     const queue = this.queueOf(r)
-    const state = stateParam(r.query, 'state', STATE_NAMES)
+    const state = stateCode(r.query.get('state'), STATE_NAMES, 'state')
     const limit = intParam(r.query, 'limit', 1, Limits.maxListLimit, Limits.defaultListLimit)
     const cursor = intParam(r.query, 'cursor', 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
     const page = this.broker.listJobs(queue, state as StateCode, cursor, limit)
-    r.answer.later('200 OK', () => {
-      const out: Record<string, unknown> = { jobs: page.jobs.map(snapshotJson) }
-      if (page.cursor !== undefined) out.cursor = String(page.cursor)
-      return out
-    })
+    const out: Record<string, unknown> = { jobs: page.jobs.map((j) => snapshotJson(j)) }
+    if (page.cursor !== undefined) out.cursor = String(page.cursor)
+    r.answer.later('200 OK', out)
   }
 
   private purge(r: Request): void {
     const queue = this.queueOf(r)
-    const state = stateParam(r.query, 'state', FINISHED_STATES)
-    const value = this.broker.purgeQueue(queue, state as StateCode)
-    r.answer.later('200 OK', () => value)
+    const state = stateCode(r.query.get('state'), FINISHED_STATES, 'state')
+    r.answer.later('200 OK', this.broker.purgeQueue(queue, state as StateCode))
   }
 
   private getJob(r: Request): void {
@@ -305,7 +295,7 @@ export class HttpApi {
     if (until !== null && until !== 'done' && until !== 'change')
       badRequest(`until must be done or change, got ${JSON.stringify(until.slice(0, 20))}`)
     const state = r.query.get('state')
-    if (state !== null && !(STATE_NAMES as readonly string[]).includes(state)) badRequest(`state must be one of ${STATE_NAMES.join(', ')}`)
+    if (state !== null) stateCode(state, STATE_NAMES, 'state')
     new LongPoll(this.watches, r.reply, id, until === 'done', state, Date.now() + wait * 1000).start()
   }
 
@@ -318,25 +308,10 @@ export class HttpApi {
 
 // ---- small parsers ----------------------------------------------------------------------------
 
-/** A JSON object whose keys are all in `allowed`. */
-function fields(v: unknown, allowed: readonly string[], what: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) badRequest(`${what} must be a JSON object`)
-  for (const k of Object.keys(v)) if (!allowed.includes(k)) badRequest(`${what}: unknown field '${k}'; known: ${allowed.join(', ')}`)
-  return v as Record<string, unknown>
-}
-
+/** An integer query parameter in min…max (digits only), or `fallback` when absent. */
 function intParam(q: URLSearchParams, key: string, min: number, max: number, fallback: number): number {
   const v = q.get(key)
-  if (v === null) return fallback
-  const n = Number(v)
-  if (!/^[0-9]{1,16}$/.test(v) || n < min || n > max) badRequest(`${key} must be an integer between ${min} and ${max}`)
-  return n
-}
-
-function stateParam(q: URLSearchParams, key: string, allowed: readonly string[]): number {
-  const v = q.get(key)
-  if (v === null || !allowed.includes(v)) badRequest(`${key} must be one of ${allowed.join(', ')}`)
-  return (STATE_NAMES as readonly string[]).indexOf(v)
+  return optInt({ [key]: v !== null && /^[0-9]{1,16}$/.test(v) ? Number(v) : v }, key, min, max, fallback)
 }
 
 function decode(segment: string): string {
