@@ -153,6 +153,11 @@ describe('HTTP API: submitting and reading', () => {
       ['PATCH', '/v1/queues/q/settings', { maxLength: 'big' }, 400, 'bad_request', /maxLength/],
       ['PATCH', '/v1/queues/q/settings', { colour: 1 }, 400, 'bad_request', /colour/],
       ['POST', '/v1/queues/q/redrive', { limit: -5 }, 400, 'bad_request', /limit/],
+      ['POST', '/v1/queues/q/redrive', '"all"', 400, 'bad_request', /JSON object/],
+      ['POST', '/v1/queues/q/redrive', { limit: 1, extra: true }, 400, 'bad_request', /unknown field 'extra'/],
+      ['PATCH', '/v1/queues/q/settings', '[1]', 400, 'bad_request', /settings/],
+      ['PATCH', '/v1/queues/q/settings', '{', 400, 'bad_request', /not JSON/],
+      ['POST', '/v1/queues/q/jobs:batch', '{"jobs": [{"payload": 1}], "more": 1}', 400, 'bad_request', /unknown field 'more'/],
       ['POST', '/v1/jobs/777/cancel', undefined, 404, 'not_found', /777/],
       ['GET', '/v1/nothing/here', undefined, 404, 'not_found', /no route/],
       ['GET', '/elsewhere', undefined, 404, 'not_found', /\/v1/],
@@ -197,6 +202,7 @@ describe('HTTP API: submitting and reading', () => {
     const ok = await call('POST', '/v1/queues/q/jobs', { payload: 1 }, { authorization: 'Bearer s3cret' })
     expect(ok.status).toBe(201)
     expect((await call('GET', `/v1/jobs/${ok.body.id as string}?access_token=s3cret`)).status).toBe(200)
+    expect((await call('GET', `/v1/jobs/${ok.body.id as string}?access_token=s3cre`)).status).toBe(401)
     expect((await call('GET', '/healthz')).body).toEqual({ status: 'ok' })
     expect((await call('GET', '/health')).status).toBe(200)
     expect((await call('GET', '/readyz')).body).toEqual({ status: 'ready' })
@@ -383,6 +389,25 @@ describe('HTTP API: Server-Sent Events', () => {
       ['snapshot', 'queued'],
       ['cancelled', 'cancelled'],
     ])
+  })
+})
+
+describe('HTTP API: graceful stop', () => {
+  it('a held long poll answers 503 shutting_down and an open event stream ends when the broker stops', async () => {
+    const b = await startBroker()
+    const call = api(b)
+    const { id } = (await call('POST', '/v1/queues/stop/jobs', { payload: 1 })).body as { id: string }
+    const polling = call('GET', `/v1/jobs/${id}?wait=60&until=done`)
+    const stream = readSse(`http://127.0.0.1:${b.port}/v1/jobs/${id}/events`, {}, 20_000)
+    await waitUntil(async () => ((await call('GET', '/v1/queues')).body.http as { watches: number }).watches === 2)
+    const t0 = Date.now()
+    expect(await b.stop()).toBe(0)
+    const poll = await polling
+    expect(poll.status).toBe(503)
+    expect(errorOf(poll).code).toBe('shutting_down')
+    const { messages } = await stream
+    expect(Date.now() - t0).toBeLessThan(15_000) // ended by the stop, not by the reader's deadline
+    expect(messages.map((m) => m.event)).toEqual(['snapshot'])
   })
 })
 
